@@ -1,0 +1,114 @@
+"""Build the per-customer feature table at an as-of date.
+
+One implementation serves training, batch scoring, the service and the notebooks: all of
+them call :func:`build_features` on clean transactions (see :mod:`features.contract`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.errors import WinbackError
+from features.config import FeatureConfig, load_feature_config
+from features.sql import DUCKDB, FEATURE_COLUMNS, feature_sql
+
+INTEGER_COLUMNS = ("frequency", "recency", "T", "n_orders", "days_since_last")
+DATE_COLUMNS = ("first_purchase", "last_purchase")
+
+
+@dataclass
+class FeatureTable:
+    """The feature table plus the row accounting of the as-of cut."""
+
+    features: pd.DataFrame
+    as_of: dt.date
+    rows_used: int
+    rows_after_as_of: int
+    customers_without_purchase: int
+
+    def write_parquet(self, path: str | Path) -> Path:
+        """Write the table; the as-of date travels in the Parquet metadata."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pandas(self.features, preserve_index=False)
+        metadata = dict(table.schema.metadata or {})
+        metadata[b"winback.as_of"] = self.as_of.isoformat().encode()
+        pq.write_table(table.replace_schema_metadata(metadata), path)
+        return path
+
+
+def to_date(value: str | dt.date | dt.datetime | pd.Timestamp) -> dt.date:
+    """Accept 'YYYY-MM-DD', a date, a datetime or a Timestamp; return a date."""
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise WinbackError(f"as-of date {value!r} is not of the form YYYY-MM-DD") from None
+
+
+def build_features(
+    transactions: pd.DataFrame,
+    as_of: str | dt.date | pd.Timestamp,
+    config: FeatureConfig | None = None,
+) -> FeatureTable:
+    """One row per customer with at least one purchase day on or before ``as_of``.
+
+    ``transactions`` are clean contract rows (``customer_id``, ``timestamp``, ``amount``,
+    optional ``order_id``, ``product``). Rows after ``as_of`` are counted, never read into
+    a feature.
+    """
+    as_of = to_date(as_of)
+    config = config or load_feature_config()
+    has_order_id = "order_id" in transactions.columns
+    has_product = "product" in transactions.columns
+    sql = feature_sql("tx", as_of, config, has_order_id, has_product, DUCKDB)
+    con = duckdb.connect()
+    try:
+        con.register("tx", transactions)
+        features = con.execute(sql).df()
+        rows_after, customers_in_window = con.execute(
+            f"""SELECT
+                    SUM(CASE WHEN CAST(timestamp AS DATE) > DATE '{as_of.isoformat()}'
+                        THEN 1 ELSE 0 END),
+                    COUNT(DISTINCT CASE WHEN CAST(timestamp AS DATE) <= DATE '{as_of}'
+                        THEN customer_id END)
+                FROM tx"""
+        ).fetchall()[0]
+    finally:
+        con.close()
+    features = normalise_feature_types(features)
+    rows_after = int(rows_after or 0)
+    return FeatureTable(
+        features=features,
+        as_of=as_of,
+        rows_used=len(transactions) - rows_after,
+        rows_after_as_of=rows_after,
+        customers_without_purchase=int(customers_in_window) - len(features),
+    )
+
+
+def normalise_feature_types(features: pd.DataFrame) -> pd.DataFrame:
+    """Same dtypes whichever engine produced the table."""
+    features = features.loc[:, list(FEATURE_COLUMNS)].copy()
+    for column in INTEGER_COLUMNS:
+        features[column] = features[column].astype("int64")
+    for column in DATE_COLUMNS:
+        features[column] = pd.to_datetime(features[column]).astype("datetime64[us]")
+    for column in ("monetary_value", "total_spend", "avg_order_value", "typical_gap_days",
+                   "overdue_cycles"):
+        features[column] = features[column].astype("float64")
+    for column in ("customer_id", "status", "abc", "xyz", "ladder_stage", "favorite_product"):
+        features[column] = features[column].astype("object").where(
+            features[column].notna(), None
+        )
+    return features.reset_index(drop=True)

@@ -1,0 +1,248 @@
+"""The per-customer feature SQL, written once for DuckDB and Spark SQL.
+
+The query is standard SQL (window functions, ``PERCENTILE_CONT ... WITHIN GROUP``,
+``EXTRACT``) so that both engines run the same text; the only dialect difference, the
+day difference between two dates, is a small :class:`Dialect` hook.
+
+Definitions (daily granularity, compatible with
+``lifetimes.utils.summary_data_from_transaction_data(freq="D")``):
+
+* a *purchase day* is a calendar day with at least one non-negative line;
+* ``frequency`` = purchase days - 1, ``recency`` = last - first purchase day,
+  ``T`` = as-of - first purchase day, ``monetary_value`` = mean value of the repeat purchase
+  days (0 without repeats);
+* returns (negative lines) net into the value of their day and into ``total_spend``; a day
+  with only returns is not a purchase day;
+* ``typical_gap_days`` = median gap between purchase days, at least
+  ``min_typical_gap_days``; one-time buyers get the population median of repeaters;
+* nothing after the as-of date is read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from features.config import FeatureConfig
+
+FEATURE_COLUMNS = (
+    "customer_id",
+    "frequency",
+    "recency",
+    "T",
+    "monetary_value",
+    "n_orders",
+    "total_spend",
+    "avg_order_value",
+    "first_purchase",
+    "last_purchase",
+    "days_since_last",
+    "typical_gap_days",
+    "overdue_cycles",
+    "status",
+    "abc",
+    "xyz",
+    "ladder_stage",
+    "favorite_product",
+)
+
+STATUSES = ("new", "active", "at_risk", "sleeping", "lost")
+LADDER_STAGES = ("buyer", "client", "regular", "loyal", "advocate")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The few expressions that differ between engines."""
+
+    name: str
+
+    def days_between(self, start: str, end: str) -> str:
+        """Whole days from ``start`` to ``end`` (both DATE expressions)."""
+        if self.name == "spark":
+            return f"datediff({end}, {start})"
+        return f"date_diff('day', {start}, {end})"
+
+
+DUCKDB = Dialect("duckdb")
+SPARK = Dialect("spark")
+
+
+def _number(value: float) -> str:
+    return repr(float(value))
+
+
+def feature_sql(
+    table: str,
+    as_of: dt.date,
+    config: FeatureConfig,
+    has_order_id: bool,
+    has_product: bool,
+    dialect: Dialect = DUCKDB,
+) -> str:
+    """SQL computing one row per customer from transactions in ``table`` up to ``as_of``.
+
+    ``table`` must have ``customer_id``, ``timestamp``, ``amount`` and, if the flags say so,
+    ``order_id`` and ``product``.
+    """
+    d = dialect
+    as_of_sql = f"DATE '{as_of.isoformat()}'"
+    cad, st, abc, xyz, lad = config.cadence, config.status, config.abc, config.xyz, config.ladder
+    order_key = "order_id" if has_order_id else "CAST(NULL AS VARCHAR)"
+    product = "product" if has_product else "CAST(NULL AS VARCHAR)"
+    n_orders = (
+        "COUNT(DISTINCT CASE WHEN amount >= 0 THEN order_key END)"
+        if has_order_id
+        else "SUM(CASE WHEN amount >= 0 THEN 1 ELSE 0 END)"
+    )
+    month_index = "(EXTRACT(YEAR FROM {0}) * 12 + EXTRACT(MONTH FROM {0}))"
+    return f"""
+WITH lines AS (
+    SELECT customer_id, CAST(timestamp AS DATE) AS day, amount,
+           {order_key} AS order_key, {product} AS product
+    FROM {table}
+    WHERE CAST(timestamp AS DATE) <= {as_of_sql}
+),
+days AS (
+    SELECT customer_id, day, SUM(amount) AS day_amount,
+           MAX(CASE WHEN amount >= 0 THEN 1 ELSE 0 END) AS is_purchase
+    FROM lines
+    GROUP BY customer_id, day
+),
+purchase_days AS (
+    SELECT customer_id, day, day_amount,
+           ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY day) AS day_number,
+           {d.days_between("LAG(day) OVER (PARTITION BY customer_id ORDER BY day)", "day")}
+               AS gap
+    FROM days
+    WHERE is_purchase = 1
+),
+per_customer AS (
+    SELECT customer_id,
+           MIN(day) AS first_day,
+           MAX(day) AS last_day,
+           COUNT(*) AS purchase_days,
+           SUM(CASE WHEN day_number > 1 THEN day_amount ELSE 0 END) AS repeat_amount,
+           PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY gap) AS median_gap
+    FROM purchase_days
+    GROUP BY customer_id
+),
+population AS (
+    SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY median_gap) AS population_gap
+    FROM per_customer
+    WHERE median_gap IS NOT NULL
+),
+spend AS (
+    SELECT customer_id, SUM(amount) AS total_spend, {n_orders} AS n_orders
+    FROM lines
+    GROUP BY customer_id
+),
+monthly AS (
+    SELECT customer_id, {month_index.format("day")} AS month_number,
+           SUM(amount) AS month_spend
+    FROM lines
+    GROUP BY customer_id, {month_index.format("day")}
+),
+monthly_moments AS (
+    SELECT customer_id, SUM(month_spend) AS spend_sum,
+           SUM(month_spend * month_spend) AS spend_sum_squares
+    FROM monthly
+    GROUP BY customer_id
+),
+product_counts AS (
+    SELECT customer_id, product, COUNT(*) AS n_lines, SUM(amount) AS product_spend
+    FROM lines
+    WHERE product IS NOT NULL AND amount >= 0
+    GROUP BY customer_id, product
+),
+favorite AS (
+    SELECT customer_id, product AS favorite_product
+    FROM (
+        SELECT customer_id, product,
+               ROW_NUMBER() OVER (PARTITION BY customer_id
+                                  ORDER BY n_lines DESC, product_spend DESC, product) AS rank
+        FROM product_counts
+    ) ranked_products
+    WHERE rank = 1
+),
+base AS (
+    SELECT c.customer_id,
+           c.purchase_days,
+           c.purchase_days - 1 AS frequency,
+           {d.days_between("c.first_day", "c.last_day")} AS recency,
+           {d.days_between("c.first_day", as_of_sql)} AS T,
+           CASE WHEN c.purchase_days > 1
+                THEN c.repeat_amount / (c.purchase_days - 1) ELSE 0.0 END AS monetary_value,
+           s.n_orders,
+           s.total_spend,
+           CASE WHEN s.n_orders > 0 THEN s.total_spend / s.n_orders END AS avg_order_value,
+           c.first_day AS first_purchase,
+           c.last_day AS last_purchase,
+           {d.days_between("c.last_day", as_of_sql)} AS days_since_last,
+           GREATEST(COALESCE(c.median_gap, p.population_gap, {_number(cad.default_typical_gap_days)}),
+                    {_number(cad.min_typical_gap_days)}) AS typical_gap_days,
+           m.spend_sum, m.spend_sum_squares,
+           {month_index.format(as_of_sql)} - {month_index.format("c.first_day")} + 1 AS n_months,
+           f.favorite_product
+    FROM per_customer c
+    JOIN spend s ON s.customer_id = c.customer_id
+    JOIN monthly_moments m ON m.customer_id = c.customer_id
+    LEFT JOIN favorite f ON f.customer_id = c.customer_id
+    CROSS JOIN population p
+),
+classified AS (
+    SELECT b.*,
+           b.days_since_last / b.typical_gap_days AS overdue_cycles,
+           b.spend_sum / b.n_months AS month_mean,
+           SUM(GREATEST(b.total_spend, 0.0)) OVER (
+               ORDER BY b.total_spend DESC, b.customer_id
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS revenue_before,
+           SUM(GREATEST(b.total_spend, 0.0)) OVER () AS revenue_total
+    FROM base b
+),
+labelled AS (
+    SELECT k.*,
+           CASE
+               WHEN k.T <= k.typical_gap_days THEN 'new'
+               WHEN k.overdue_cycles >= {_number(st.lost_cycles)}
+                    OR k.days_since_last >= {_number(st.lost_days)} THEN 'lost'
+               WHEN k.overdue_cycles >= {_number(st.sleeping_cycles)} THEN 'sleeping'
+               WHEN k.overdue_cycles >= {_number(st.at_risk_cycles)} THEN 'at_risk'
+               ELSE 'active'
+           END AS status,
+           CASE
+               WHEN k.total_spend <= 0 OR k.revenue_total <= 0 THEN 'C'
+               WHEN COALESCE(k.revenue_before, 0.0) / k.revenue_total < {_number(abc.a_share)}
+                   THEN 'A'
+               WHEN COALESCE(k.revenue_before, 0.0) / k.revenue_total < {_number(abc.b_share)}
+                   THEN 'B'
+               ELSE 'C'
+           END AS abc,
+           CASE
+               WHEN k.n_months < {int(xyz.min_months)} OR k.month_mean <= 0 THEN 'Z'
+               WHEN SQRT(GREATEST(k.spend_sum_squares / k.n_months
+                                  - k.month_mean * k.month_mean, 0.0)) / k.month_mean
+                    <= {_number(xyz.x_max_cv)} THEN 'X'
+               WHEN SQRT(GREATEST(k.spend_sum_squares / k.n_months
+                                  - k.month_mean * k.month_mean, 0.0)) / k.month_mean
+                    <= {_number(xyz.y_max_cv)} THEN 'Y'
+               ELSE 'Z'
+           END AS xyz
+    FROM classified k
+)
+SELECT customer_id, frequency, recency, T, monetary_value, n_orders, total_spend,
+       avg_order_value, first_purchase, last_purchase, days_since_last, typical_gap_days,
+       overdue_cycles, status, abc, xyz,
+       CASE
+           WHEN purchase_days >= {int(lad.loyal_min_purchase_days)}
+                AND T >= {int(lad.loyal_min_tenure_days)}
+                AND abc = '{lad.advocate_abc}' AND status IN ('new', 'active') THEN 'advocate'
+           WHEN purchase_days >= {int(lad.loyal_min_purchase_days)}
+                AND T >= {int(lad.loyal_min_tenure_days)} THEN 'loyal'
+           WHEN purchase_days >= {int(lad.regular_min_purchase_days)} THEN 'regular'
+           WHEN purchase_days >= {int(lad.client_min_purchase_days)} THEN 'client'
+           ELSE 'buyer'
+       END AS ladder_stage,
+       favorite_product
+FROM labelled
+ORDER BY customer_id
+"""

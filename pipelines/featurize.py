@@ -1,0 +1,55 @@
+"""Stage: raw transactions -> validated rows -> feature table at an as-of date."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from features.build import FeatureTable, build_features, to_date
+from features.config import load_feature_config
+from features.errors import WinbackError
+from features.contract import LoadedTransactions, TransactionsSource, load_transactions
+
+
+class NoDataBeforeAsOf(WinbackError):
+    """The as-of date precedes every accepted transaction."""
+
+
+def load_and_build(
+    source: TransactionsSource,
+    as_of: str | dt.date,
+    column_map: Mapping[str, str] | None = None,
+    quarantine_path: str | Path | None = None,
+    config_path: str | Path | None = None,
+    on_step: Callable[[str], None] = lambda _: None,
+) -> tuple[LoadedTransactions, FeatureTable]:
+    """Load and validate ``source``, then build features at ``as_of``."""
+    as_of = to_date(as_of)
+    config = load_feature_config(config_path)
+    on_step("reading and validating transactions")
+    loaded = load_transactions(source, column_map=column_map, quarantine_path=quarantine_path)
+    on_step(f"building features at {as_of}")
+    table = build_features(loaded.transactions, as_of, config)
+    if table.features.empty:
+        first = loaded.transactions["timestamp"].min() if len(loaded.transactions) else None
+        raise NoDataBeforeAsOf(
+            f"{loaded.report.source}: no accepted transaction on or before as-of {as_of}"
+            + (f" (the first is on {pd.Timestamp(first).date()})" if first is not None else "")
+        )
+    return loaded, table
+
+
+def status_summary(features: pd.DataFrame) -> pd.DataFrame:
+    """Customers and past revenue by status, in the order of the customer life cycle."""
+    from features.sql import STATUSES
+
+    summary = (
+        features.groupby("status")
+        .agg(customers=("customer_id", "size"), past_revenue=("total_spend", "sum"))
+        .reindex(list(STATUSES), fill_value=0)
+    )
+    summary["share"] = summary["customers"] / max(len(features), 1)
+    return summary
