@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.errors import WinbackError
 from features.config import FeatureConfig, load_feature_config
+from features.errors import WinbackError
 from features.sql import DUCKDB, FEATURE_COLUMNS, feature_sql
 
 INTEGER_COLUMNS = ("frequency", "recency", "T", "n_orders", "days_since_last")
@@ -104,11 +104,14 @@ def normalise_feature_types(features: pd.DataFrame) -> pd.DataFrame:
         features[column] = features[column].astype("int64")
     for column in DATE_COLUMNS:
         features[column] = pd.to_datetime(features[column]).astype("datetime64[us]")
-    for column in ("monetary_value", "total_spend", "avg_order_value", "typical_gap_days",
-                   "overdue_cycles"):
+    for column in (
+        "monetary_value",
+        "total_spend",
+        "avg_order_value",
+        "typical_gap_days",
+        "overdue_cycles",
+    ):
         features[column] = features[column].astype("float64")
     for column in ("customer_id", "status", "abc", "xyz", "ladder_stage", "favorite_product"):
-        features[column] = features[column].astype("object").where(
-            features[column].notna(), None
-        )
+        features[column] = features[column].astype("object").where(features[column].notna(), None)
     return features.reset_index(drop=True)

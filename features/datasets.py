@@ -1,7 +1,7 @@
 """Bundled real data: the CDNOW transactions that ship inside the ``lifetimes`` package.
 
 ``lifetimes.datasets`` imports ``pkg_resources`` (gone in setuptools>=81), so we read the
-file straight from the installed package through the import system (no ``pkg_resources``). Nothing is
+file straight from the installed package, located through the import system. Nothing is
 downloaded.
 """
 

@@ -87,8 +87,9 @@ def feature_sql(
     d = dialect
     as_of_sql = f"DATE '{as_of.isoformat()}'"
     cad, st, abc, xyz, lad = config.cadence, config.status, config.abc, config.xyz, config.ladder
-    order_key = "order_id" if has_order_id else "CAST(NULL AS VARCHAR)"
-    product = "product" if has_product else "CAST(NULL AS VARCHAR)"
+    # STRING, not VARCHAR: DuckDB reads it as VARCHAR, Spark rejects VARCHAR without a length.
+    order_key = "order_id" if has_order_id else "CAST(NULL AS STRING)"
+    product = "product" if has_product else "CAST(NULL AS STRING)"
     n_orders = (
         "COUNT(DISTINCT CASE WHEN amount >= 0 THEN order_key END)"
         if has_order_id
@@ -178,7 +179,8 @@ base AS (
            c.first_day AS first_purchase,
            c.last_day AS last_purchase,
            {d.days_between("c.last_day", as_of_sql)} AS days_since_last,
-           GREATEST(COALESCE(c.median_gap, p.population_gap, {_number(cad.default_typical_gap_days)}),
+           GREATEST(COALESCE(c.median_gap, p.population_gap,
+                             {_number(cad.default_typical_gap_days)}),
                     {_number(cad.min_typical_gap_days)}) AS typical_gap_days,
            m.spend_sum, m.spend_sum_squares,
            {month_index.format(as_of_sql)} - {month_index.format("c.first_day")} + 1 AS n_months,

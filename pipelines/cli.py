@@ -63,7 +63,9 @@ def user_errors_exit_2(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except WinbackError as error:
-            error_console.print(f"[bold red]error:[/bold red] {error}", highlight=False)
+            error_console.print(
+                f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True
+            )
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

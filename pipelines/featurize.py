@@ -10,8 +10,8 @@ import pandas as pd
 
 from features.build import FeatureTable, build_features, to_date
 from features.config import load_feature_config
-from features.errors import WinbackError
 from features.contract import LoadedTransactions, TransactionsSource, load_transactions
+from features.errors import WinbackError
 
 
 class NoDataBeforeAsOf(WinbackError):

@@ -1,0 +1,43 @@
+# winback: two commands for a new user.
+#   make demo   run the whole pipeline on the bundled CDNOW data into out/
+#   make test   run the test suite
+# Both bootstrap what they need: uv (installed with pip into .tools/ if missing) and .venv
+# from the lockfile.
+
+PYTHON ?= python3.11
+TOOLS := .tools
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(TOOLS)/bin/uv
+endif
+VENV := .venv
+export BENTOML_DO_NOT_TRACK := true
+export MPLBACKEND := Agg
+
+.PHONY: demo test lint bench bench-small serve clean help
+
+help:
+	@echo "make demo   - run winback end to end on the bundled CDNOW data (outputs in out/)"
+	@echo "make test   - run the test suite"
+	@echo "make lint   - ruff check"
+	@echo "make bench  - benchmarks against the reference implementation (benchmarks/RESULTS.md)"
+
+$(TOOLS)/bin/uv:
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+demo: $(VENV)/.synced
+	$(VENV)/bin/winback demo
+
+test: $(VENV)/.synced
+	$(VENV)/bin/python -m pytest
+
+lint: $(VENV)/.synced
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf out .pytest_cache .ruff_cache

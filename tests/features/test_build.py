@@ -1,0 +1,157 @@
+"""Feature table: lifetimes-exact RFM, personal cadence, status and segments, no leakage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from lifetimes.utils import summary_data_from_transaction_data
+
+from features.build import build_features
+from features.config import FeatureConfig, StatusRules
+from features.sql import FEATURE_COLUMNS
+
+
+def tx(rows: list[tuple]) -> pd.DataFrame:
+    """Transactions from (customer_id, date, amount[, product]) tuples."""
+    columns = ["customer_id", "timestamp", "amount", "product"][: len(rows[0])]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame["timestamp"] = pd.to_datetime(frame["timestamp"])
+    return frame
+
+
+@pytest.mark.parametrize("as_of", ["1997-03-31", "1997-09-30", "1997-12-31", "1998-06-30"])
+def test_rfm_equals_lifetimes_on_cdnow(cdnow_transactions, as_of):
+    ours = build_features(cdnow_transactions, as_of).features.set_index("customer_id")
+    reference = summary_data_from_transaction_data(
+        cdnow_transactions,
+        "customer_id",
+        "timestamp",
+        monetary_value_col="amount",
+        observation_period_end=as_of,
+        freq="D",
+    )
+    assert len(ours) == len(reference)
+    ours = ours.loc[reference.index]
+    for column in ("frequency", "recency", "T"):
+        np.testing.assert_array_equal(ours[column].to_numpy(), reference[column].to_numpy())
+    np.testing.assert_allclose(
+        ours["monetary_value"], reference["monetary_value"], rtol=0, atol=1e-9
+    )
+
+
+def test_output_has_exactly_the_contract_columns(cdnow_transactions):
+    features = build_features(cdnow_transactions, "1997-09-30").features
+    assert tuple(features.columns) == FEATURE_COLUMNS
+    assert features["customer_id"].is_unique
+
+
+def test_no_feature_looks_past_the_as_of_date(cdnow_transactions):
+    as_of = pd.Timestamp("1997-09-30")
+    past = cdnow_transactions[cdnow_transactions["timestamp"] <= as_of]
+    # The future is rewritten wholesale: other amounts, new customers, more purchases.
+    future = cdnow_transactions[cdnow_transactions["timestamp"] > as_of].copy()
+    future["amount"] = future["amount"] * 7 + 1
+    newcomers = future.assign(customer_id="new-" + future["customer_id"])
+    altered = pd.concat([past, future, newcomers, future], ignore_index=True)
+
+    honest = build_features(past, as_of)
+    leaky_input = build_features(altered, as_of)
+    pd.testing.assert_frame_equal(honest.features, leaky_input.features)
+    assert leaky_input.rows_after_as_of == 3 * len(future)
+    assert honest.rows_after_as_of == 0
+
+
+def test_cadence_counts_missed_cycles_of_the_customers_own_rhythm():
+    rows = [("weekly", f"2024-01-{d:02d}", 10.0) for d in (1, 8, 15, 22)]  # gap 7
+    rows += [("monthly", d, 50.0) for d in ("2023-10-01", "2023-11-01", "2023-12-01")]
+    rows += [("once", "2023-06-01", 20.0)]
+    features = build_features(tx(rows), "2024-02-05").features.set_index("customer_id")
+    assert features.loc["weekly", "typical_gap_days"] == 7
+    assert features.loc["weekly", "days_since_last"] == 14
+    assert features.loc["weekly", "overdue_cycles"] == pytest.approx(2.0)
+    assert features.loc["weekly", "status"] == "sleeping"
+    assert features.loc["monthly", "typical_gap_days"] == pytest.approx(30.5)  # 31 and 30
+    assert features.loc["monthly", "overdue_cycles"] == pytest.approx(66 / 30.5)
+    assert features.loc["monthly", "status"] == "sleeping"
+    # One-time buyers get the population median of repeaters' typical gaps.
+    assert features.loc["once", "typical_gap_days"] == pytest.approx((7 + 30.5) / 2)
+
+
+def test_status_thresholds_come_from_config():
+    rows = [("c", "2024-01-01", 1.0), ("c", "2024-01-11", 1.0)]  # gap 10
+    strict = FeatureConfig(status=StatusRules(at_risk_cycles=0.5, sleeping_cycles=1.0))
+    as_of = "2024-01-26"  # 15 days since last = 1.5 cycles
+    assert build_features(tx(rows), as_of).features["status"].item() == "at_risk"
+    assert build_features(tx(rows), as_of, strict).features["status"].item() == "sleeping"
+
+
+def test_new_active_and_lost_statuses():
+    rows = [
+        ("fresh", "2024-03-25", 5.0),  # first purchase 6 days ago
+        ("steady", "2024-02-01", 5.0),
+        ("steady", "2024-03-01", 5.0),
+        ("steady", "2024-03-28", 5.0),
+        ("gone", "2022-01-01", 5.0),
+        ("gone", "2022-02-01", 5.0),
+    ]
+    features = build_features(tx(rows), "2024-03-31").features.set_index("customer_id")
+    assert features["status"].to_dict() == {"fresh": "new", "gone": "lost", "steady": "active"}
+
+
+def test_returns_net_against_spend_but_are_not_purchase_days():
+    rows = [
+        ("r", "2024-01-01", 100.0),
+        ("r", "2024-01-01", -30.0),  # same-day return nets into the day's value
+        ("r", "2024-01-10", 50.0),
+        ("r", "2024-01-20", -20.0),  # return-only day: spend, not a purchase
+    ]
+    features = build_features(tx(rows), "2024-02-01").features.set_index("customer_id")
+    assert features.loc["r", "frequency"] == 1
+    assert features.loc["r", "recency"] == 9
+    assert features.loc["r", "monetary_value"] == 50.0
+    assert features.loc["r", "total_spend"] == 100.0
+    assert features.loc["r", "n_orders"] == 2
+
+
+def test_abc_follows_cumulative_revenue_share():
+    spends = {"a1": 500.0, "a2": 300.0, "b1": 150.0, "c1": 30.0, "c2": 20.0}
+    rows = [(c, "2024-01-01", s) for c, s in spends.items()]
+    features = build_features(tx(rows), "2024-01-31").features.set_index("customer_id")
+    # Shares before each customer: 0, .5, .8, .95, .98 of 1000.
+    assert features["abc"].to_dict() == {"a1": "A", "a2": "A", "b1": "B", "c1": "C", "c2": "C"}
+
+
+def test_xyz_by_variation_of_monthly_spend():
+    stable = [("x", f"2024-{m:02d}-15", 100.0) for m in range(1, 7)]
+    wobbly = [
+        ("y", f"2024-{m:02d}-15", a) for m, a in zip(range(1, 7), (50, 150) * 3, strict=False)
+    ]
+    lumpy = [("z", "2024-01-15", 600.0)]
+    rows = stable + wobbly + lumpy + [("z", "2024-06-15", 1.0)]
+    features = build_features(tx(rows), "2024-06-30").features.set_index("customer_id")
+    assert features["xyz"].to_dict() == {"x": "X", "y": "X", "z": "Z"}
+    rows = stable + [
+        ("y", f"2024-{m:02d}-15", a) for m, a in zip(range(1, 7), (0.01, 200) * 3, strict=False)
+    ]
+    features = build_features(tx(rows), "2024-06-30").features.set_index("customer_id")
+    assert features.loc["y", "xyz"] == "Y"  # cv = 1.0
+
+
+def test_ladder_and_favourite_product():
+    rows = [("fan", f"2024-{m:02d}-01", 10.0, "tea") for m in range(1, 9)]
+    rows += [("fan", "2024-08-02", 99.0, "cup")]
+    rows += [("two", "2024-07-01", 5.0, "cup"), ("two", "2024-08-01", 5.0, "cup")]
+    rows += [("one", "2024-08-01", 1.0, None)]
+    features = build_features(tx(rows), "2024-08-10").features.set_index("customer_id")
+    assert features.loc["fan", "ladder_stage"] == "advocate"  # 9 days, 220 days, class A
+    assert features.loc["two", "ladder_stage"] == "client"
+    assert features.loc["one", "ladder_stage"] == "buyer"
+    assert features.loc["fan", "favorite_product"] == "tea"
+    assert features.loc["two", "favorite_product"] == "cup"
+    assert features.loc["one", "favorite_product"] is None
+
+
+def test_favourite_product_is_null_without_a_product_column(cdnow_transactions):
+    features = build_features(cdnow_transactions, "1997-03-31").features
+    assert features["favorite_product"].isna().all()
