@@ -114,6 +114,109 @@ def features(
 
 @app.command()
 @user_errors_exit_2
+def evaluate(
+    transactions: TransactionsOption,
+    cutoff: Annotated[
+        str, typer.Option(help="Models see data up to this date (YYYY-MM-DD) and nothing after.")
+    ],
+    horizon_days: Annotated[
+        int, typer.Option(help="Label window: (cutoff, cutoff + horizon].", min=1)
+    ] = 90,
+    out: Annotated[Path | None, typer.Option(help="Write the metrics as JSON here.")] = None,
+    models: Annotated[
+        str, typer.Option(help="Comma-separated models to evaluate beside the baselines.")
+    ] = "bgnbd,mbgnbd",
+    column_map: ColumnMapOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Judge models out-of-time against the simple baselines.
+
+    Features and fits use only transactions up to the cutoff; labels come only from the
+    following window. Dormancy (no purchase in the window): AUC, average precision, Brier
+    score, calibration, top-decile lift. Spend in the window: normalized Gini, Spearman,
+    predicted/actual total, revenue captured by the top 10% and 20%. Baselines:
+    days_since_last (dormancy) and past_spend (spend).
+    """
+    from features.config import load_feature_config
+    from features.contract import load_transactions, parse_column_map
+    from pipelines.evaluate import default_candidates
+    from pipelines.evaluate import evaluate as run_evaluation
+
+    names = tuple(name.strip() for name in models.split(",") if name.strip())
+    with stage_progress(2 + len(names) + 2) as progress:
+        advance(progress, "reading and validating transactions")
+        loaded = load_transactions(transactions, column_map=parse_column_map(column_map))
+        result = run_evaluation(
+            loaded.transactions,
+            cutoff,
+            horizon_days,
+            candidates=candidates_for(names, default_candidates),
+            config=load_feature_config(config),
+            on_step=lambda step: advance(progress, step),
+        )
+    console.print(evaluation_table(result))
+    if out:
+        result.write_json(out)
+        console.print(f"[green]wrote[/green] metrics to {out}")
+
+
+def candidates_for(names: tuple[str, ...], default_candidates: Callable[..., list]) -> list:
+    from pipelines.evaluate import DEFAULT_MODELS, MODEL_CANDIDATES
+
+    unknown = [name for name in names if name not in MODEL_CANDIDATES]
+    if unknown:
+        raise WinbackError(
+            f"--models: unknown model(s) {', '.join(unknown)}; known: "
+            + ", ".join(MODEL_CANDIDATES)
+        )
+    return default_candidates(names or DEFAULT_MODELS)
+
+
+def evaluation_table(result: Any) -> Table:
+    table = Table(
+        title=(
+            f"Out-of-time at cutoff {result.cutoff}, next {result.horizon_days} days: "
+            f"{result.n_customers:,} customers, {result.dormant_share:.1%} dormant, "
+            f"${result.actual_spend:,.0f} spent"
+        )
+    )
+    headers = (
+        "candidate",
+        "AUC",
+        "AP",
+        "Brier",
+        "lift@10%",
+        "Gini",
+        "Spearman",
+        "pred/actual",
+        "top10% rev",
+        "top20% rev",
+    )
+    for header in headers:
+        table.add_column(header, justify="left" if header == "candidate" else "right")
+
+    def cell(value: float | None, pattern: str = "{:.3f}") -> str:
+        return "-" if value is None else pattern.format(value)
+
+    for name, row in result.rows.items():
+        d, s = row["dormancy"] or {}, row["spend"] or {}
+        table.add_row(
+            f"{name} ({row['kind']})",
+            cell(d.get("auc")),
+            cell(d.get("average_precision")),
+            cell(d.get("brier")),
+            cell(d.get("lift_top_decile"), "{:.2f}"),
+            cell(s.get("normalized_gini")),
+            cell(s.get("spearman")),
+            cell(s.get("predicted_over_actual"), "{:.2f}"),
+            cell(s.get("revenue_captured_top10"), "{:.1%}"),
+            cell(s.get("revenue_captured_top20"), "{:.1%}"),
+        )
+    return table
+
+
+@app.command()
+@user_errors_exit_2
 def demo(
     out_dir: Annotated[Path, typer.Option(help="Folder for every output.")] = DEFAULT_OUT_DIR,
 ) -> None:
