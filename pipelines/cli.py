@@ -229,6 +229,232 @@ def demo(
         console.print(line)
 
 
+ChannelsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--channels",
+        help="Channels, costs, response rates and offers (default: configs/channels.yaml).",
+    ),
+]
+CampaignResultsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--campaign-results",
+        help="Measured response rates from `winback campaign import`; they replace the "
+        "priors (default: out/campaign_results.json when it exists).",
+    ),
+]
+
+
+@app.command()
+@user_errors_exit_2
+def rank(
+    scores: Annotated[Path, typer.Option(help="Scores Parquet from `winback score`.")],
+    budget: Annotated[
+        float, typer.Option(help="Total budget (expected cost of contacts and offers).")
+    ],
+    out: Annotated[Path, typer.Option(help="Win-back list CSV.")] = DEFAULT_OUT_DIR
+    / "winback_list.csv",
+    channels: ChannelsOption = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Keep only the top N rows of the list.", min=1)
+    ] = None,
+    campaign_results: CampaignResultsOption = None,
+) -> None:
+    """Whom to wake, by which channel, under a budget: the marketer's task list.
+
+    For every sleeping, at-risk or lost customer and every channel: incremental value =
+    (P(return | contacted) - P(return | not contacted)) x value if returned - cost. At most
+    one contact per customer, capacities respected, best value first; a bigger budget never
+    gives less. Columns: rank, customer_id, status, channel, offer, p_return_if_contacted,
+    p_return_anyway, value_if_returned, cost, expected_incremental_value, contact_by, reason.
+    """
+    from pipelines.rank import channel_mix_lines, rank_to_csv
+
+    result = rank_to_csv(scores, budget, out, channels, limit, campaign_results)
+    summary = result.plan.summary
+    cur = result.plan.config.currency
+    console.print(
+        f"{summary['eligible_customers']:,} eligible customers at {summary['as_of']}; "
+        f"{summary['contacts']:,} worth contacting within {cur}{budget:,.2f}: expected cost "
+        f"{cur}{summary['total_cost']:,.2f}, expected incremental value "
+        f"{cur}{summary['total_expected_value']:,.2f}",
+        highlight=False,
+    )
+    for line in channel_mix_lines(result.plan.list, cur):
+        console.print(f"  {line}", highlight=False)
+    if summary["measured_response_rates"]:
+        console.print(f"response rates measured by campaign: {summary['measured_response_rates']}")
+    console.print(
+        f"every contact worth making costs {cur}{summary['saturation_budget']:,.2f} "
+        f"(expected value {cur}{summary['max_expected_value']:,.2f})",
+        highlight=False,
+    )
+    console.print(f"[green]wrote[/green] {len(result.plan.list):,} rows to {result.out}")
+
+
+@app.command()
+@user_errors_exit_2
+def report(
+    scores: Annotated[Path, typer.Option(help="Scores Parquet.")] = DEFAULT_OUT_DIR
+    / "scores.parquet",
+    transactions: Annotated[
+        str,
+        typer.Option(
+            "--transactions",
+            "-t",
+            help="Transactions file (CSV or Parquet) or 'cdnow', for CRR by month.",
+        ),
+    ] = "cdnow",
+    out: Annotated[Path, typer.Option(help="HTML file.")] = DEFAULT_OUT_DIR / "report.html",
+    list_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--list",
+            help="Win-back list CSV to report on (default: out/winback_list.csv when it "
+            "exists, else the list of every contact worth making).",
+        ),
+    ] = None,
+    channels: ChannelsOption = None,
+    campaign_results: CampaignResultsOption = None,
+) -> None:
+    """One self-contained HTML page (works offline) for the marketer.
+
+    Customers by status and ladder stage, cadence, ABC-XYZ, sleepers and lost revenue (rule of
+    thumb and model), CRR by month, LTV by segment, expected value against budget, campaign
+    results, and the top of the win-back list.
+    """
+    from pipelines.rank import DEFAULT_LIST, write_report
+
+    if list_path is None and DEFAULT_LIST.exists():
+        list_path = DEFAULT_LIST
+    path = write_report(scores, transactions, out, list_path, channels, campaign_results)
+    console.print(f"[green]wrote[/green] {path} (open it in a browser; it works offline)")
+
+
+campaign_app = typer.Typer(
+    help="Learn from campaigns: measure response against a control group.",
+    no_args_is_help=True,
+)
+app.add_typer(campaign_app, name="campaign")
+
+
+@campaign_app.command("import")
+@user_errors_exit_2
+def campaign_import(
+    log: Annotated[
+        Path,
+        typer.Option(
+            help="Campaign log CSV: customer_id, contacted_at, channel, offer, group "
+            "(treatment or control)."
+        ),
+    ],
+    transactions: TransactionsOption,
+    horizon_days: Annotated[
+        int, typer.Option(help="Days after the contact in which a purchase counts.", min=1)
+    ] = 90,
+    out: Annotated[Path, typer.Option(help="Results JSON, read by later rankings.")] = (
+        DEFAULT_OUT_DIR / "campaign_results.json"
+    ),
+    column_map: ColumnMapOption = None,
+) -> None:
+    """Measure a campaign: response and spend per channel and segment, treated vs control.
+
+    Uplift with 95% confidence intervals (Newcombe for response, normal for spend), orders a
+    month before vs after. The measured response rates replace the priors of
+    configs/channels.yaml in later `winback rank` runs.
+    """
+    from features.contract import parse_column_map
+    from pipelines.campaign import import_campaign
+
+    results = import_campaign(log, transactions, horizon_days, out, parse_column_map(column_map))
+    from rich import box
+
+    table = Table(
+        title=f"Response within {horizon_days} days, treated (T) vs control (C); "
+        "uplift in percentage points, spend uplift per contact",
+        box=box.SIMPLE_HEAD,
+    )
+    columns = ("channel", "T", "C", "resp. T", "resp. C", "uplift")
+    for column in (*columns, "95% CI", "spend"):
+        table.add_column(column, justify="left" if column == "channel" else "right", no_wrap=True)
+    for record in [dict(results["overall"], channel="all"), *results["by_channel"]]:
+        if record.get("uplift") is None:
+            continue
+        lower, upper = record["uplift_ci"]
+        table.add_row(
+            str(record["channel"]),
+            f"{record['n_treatment']:,}",
+            f"{record['n_control']:,}",
+            f"{record['response_treatment']:.1%}",
+            f"{record['response_control']:.1%}",
+            f"{record['uplift'] * 100:+.1f}",
+            f"{lower * 100:+.1f}..{upper * 100:+.1f}",
+            f"{record['spend_uplift']:+,.2f}",
+        )
+    console.print(table)
+    for row in results["frequency"]:
+        console.print(
+            f"{row['group']}: {row['orders_per_month_before']:.2f} -> "
+            f"{row['orders_per_month_after']:.2f} orders a month (before -> after)"
+        )
+    if results["contacts_window_not_over"]:
+        console.print(
+            f"[yellow]{results['contacts_window_not_over']:,} contacts left out: their "
+            f"{horizon_days}-day window is not over yet[/yellow]"
+        )
+    console.print(f"[green]wrote[/green] {out}; later rankings use these response rates")
+
+
+@app.command()
+@user_errors_exit_2
+def serve(
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 3000,
+    host: Annotated[
+        str, typer.Option(help="Interface to bind; 0.0.0.0 exposes the service to the network.")
+    ] = "127.0.0.1",
+    scores: Annotated[
+        Path | None,
+        typer.Option(
+            help="Scored snapshot for lookups by id and /rank (default: out/scores.parquet "
+            "when it exists, as written by `winback demo` or `winback score`)."
+        ),
+    ] = None,
+    insecure: Annotated[
+        bool,
+        typer.Option(
+            "--insecure",
+            help="Serve without API keys (trusted networks only). Without this flag the "
+            "service refuses to start unless WINBACK_API_KEYS is set.",
+        ),
+    ] = False,
+    model_version: Annotated[
+        int | None, typer.Option(help="Registered version to serve (default: the champion).")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Server worker processes (default 1).", min=1)
+    ] = None,
+) -> None:
+    """Serve scores to CRM systems over HTTP (BentoML): POST /score, POST /rank, GET /metadata.
+
+    Loads the **champion** from the MLflow registry (MLFLOW_TRACKING_URI) once at start-up,
+    and the scored snapshot into memory. Clients authenticate with `Authorization: Bearer
+    KEY` or `X-API-Key: KEY`; keys come from WINBACK_API_KEYS (comma-separated). OpenAPI
+    schema at /docs.json; /healthz and /readyz need no key. Ctrl-C stops it.
+    """
+    from serving.cli import run_server, server_command, server_environment
+
+    env = server_environment(scores, insecure, model_version, workers)
+    console.print(
+        f"serving winback on http://{host}:{port} (snapshot: "
+        f"{env.get('WINBACK_SCORES', 'none')}; Ctrl-C stops it)",
+        highlight=False,
+    )
+    code = run_server(server_command(host, port), env)
+    if code != 0:
+        raise typer.Exit(code=code)
+
+
 def status_table(summary: Any) -> Table:
     table = Table(title="Customers by status")
     for column in ("status", "customers", "share", "past revenue"):

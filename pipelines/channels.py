@@ -1,0 +1,419 @@
+"""Win-back economics settings: channels, margin, offers (``configs/channels.yaml``).
+
+The dataclass defaults equal the shipped YAML (a test keeps them in step), so the pure
+functions in :mod:`pipelines.economics` and the service work without reading a file.
+Measured campaign uplift replaces a channel's prior response rate through
+:meth:`ChannelConfig.with_measured_response_rates`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from features.errors import ConfigError
+from pipelines.paths import CONFIG_DIR
+
+DEFAULT_CHANNELS_PATH = CONFIG_DIR / "channels.yaml"
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One way of contacting a customer.
+
+    ``response_rate`` is the wake rate: the share of contacted customers who would *not*
+    have come back on their own and whom the contact brings back within the horizon.
+    """
+
+    name: str
+    label: str
+    cost: float
+    response_rate: float
+    daily_capacity: int | None = None
+    offer: str | None = None
+
+
+@dataclass(frozen=True)
+class Offer:
+    """What a contact proposes; its costs are paid only when the customer comes back."""
+
+    name: str
+    text: str
+    cost_if_redeemed: float = 0.0
+    discount: float = 0.0
+    valid_days: int = 14
+
+
+#: Condition keys an offer rule may use.
+RULE_CONDITIONS = (
+    "ladder_stage",
+    "status",
+    "abc",
+    "xyz",
+    "min_days_since_last",
+    "favorite_product",
+    "min_orders",
+    "min_favorite_share",
+)
+
+
+#: Conditions whose value is a list of allowed values.
+LIST_CONDITIONS = ("ladder_stage", "status", "abc", "xyz")
+
+
+@dataclass(frozen=True)
+class OfferRule:
+    """``offer`` for the customers meeting every condition in ``when`` (empty = everyone)."""
+
+    offer: str
+    when: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ContactByRule:
+    """Contact-by = as_of + clip(gap_fraction x typical_gap_days, min_days, max_days)."""
+
+    gap_fraction: float = 0.3333
+    min_days: int = 1
+    max_days: int = 30
+
+
+def _default_channels() -> dict[str, Channel]:
+    return {
+        "email": Channel("email", "e-mail", 0.05, 0.12),
+        "sms": Channel("sms", "SMS", 0.20, 0.14),
+        "mass_mailing": Channel("mass_mailing", "mass mailing (printed)", 0.45, 0.16),
+        "special_offer": Channel(
+            "special_offer",
+            "special offer (e-mail, time-limited discount)",
+            0.05,
+            0.18,
+            offer="time_limited_offer",
+        ),
+        "phone": Channel("phone", "phone call (own staff)", 2.50, 0.28, daily_capacity=100),
+        "call_centre": Channel("call_centre", "call centre", 5.00, 0.22, daily_capacity=500),
+    }
+
+
+def _default_offers() -> dict[str, Offer]:
+    return {
+        "gift": Offer("gift", "a thank-you gift with your next order", cost_if_redeemed=2.0),
+        "repeat_last_order": Offer(
+            "repeat_last_order", "repeat your last order: {favorite_product}"
+        ),
+        "event_invitation": Offer("event_invitation", "an invitation to our customer event"),
+        "time_limited_offer": Offer(
+            "time_limited_offer",
+            "{discount} off your next order until {valid_until}",
+            discount=0.10,
+            valid_days=14,
+        ),
+        "default": Offer("default", "new arrivals picked for you"),
+    }
+
+
+def _default_rules() -> tuple[OfferRule, ...]:
+    return (
+        OfferRule("gift", {"ladder_stage": ["loyal", "advocate"]}),
+        OfferRule(
+            "repeat_last_order",
+            {"favorite_product": True, "min_orders": 3, "min_favorite_share": 0.5},
+        ),
+        OfferRule("event_invitation", {"min_days_since_last": 90}),
+        OfferRule("default", {}),
+    )
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """Everything the win-back economics needs besides the scores."""
+
+    currency: str = "$"
+    margin: float = 0.30
+    eligible_statuses: tuple[str, ...] = ("sleeping", "at_risk", "lost")
+    campaign_days: int = 10
+    contact_by: ContactByRule = field(default_factory=ContactByRule)
+    rule_of_thumb_win_back_rate: float = 0.30
+    ltv_lifetime_months: float = 24.0
+    min_campaign_group_size: int = 100
+    response_factor_by_status: Mapping[str, float] = field(
+        default_factory=lambda: {"at_risk": 1.0, "sleeping": 1.0, "lost": 0.3}
+    )
+    channels: Mapping[str, Channel] = field(default_factory=_default_channels)
+    offers: Mapping[str, Offer] = field(default_factory=_default_offers)
+    offer_rules: tuple[OfferRule, ...] = field(default_factory=_default_rules)
+    #: Campaign-measured response rates, channel -> {status or "all": rate}; set only by
+    #: :meth:`with_measured_response_rates`, never from the YAML.
+    measured_response_rates: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    measured_source: str | None = None
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> ChannelConfig:
+        data = dict(data or {})
+        known = {
+            "currency",
+            "margin",
+            "eligible_statuses",
+            "campaign_days",
+            "contact_by",
+            "rule_of_thumb_win_back_rate",
+            "ltv_lifetime_months",
+            "min_campaign_group_size",
+            "response_factor_by_status",
+            "channels",
+            "offers",
+            "offer_rules",
+        }
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
+        kwargs: dict[str, Any] = {}
+        for key in (
+            "currency",
+            "margin",
+            "campaign_days",
+            "rule_of_thumb_win_back_rate",
+            "ltv_lifetime_months",
+            "min_campaign_group_size",
+        ):
+            if key in data:
+                kwargs[key] = data[key]
+        if "eligible_statuses" in data:
+            kwargs["eligible_statuses"] = tuple(
+                _as_list(data["eligible_statuses"], "eligible_statuses")
+            )
+        if "response_factor_by_status" in data:
+            factors = _mapping(data["response_factor_by_status"], "response_factor_by_status")
+            kwargs["response_factor_by_status"] = {str(k): v for k, v in factors.items()}
+        if "contact_by" in data:
+            kwargs["contact_by"] = _build(ContactByRule, data["contact_by"], "contact_by")
+        if "channels" in data:
+            channels = _mapping(data["channels"], "channels")
+            kwargs["channels"] = {
+                name: _build(
+                    Channel,
+                    {"label": name, **_mapping(spec, f"channels.{name}")},
+                    f"channels.{name}",
+                    name=str(name),
+                )
+                for name, spec in channels.items()
+            }
+        if "offers" in data:
+            offers = _mapping(data["offers"], "offers")
+            kwargs["offers"] = {
+                name: _build(
+                    Offer, _mapping(spec, f"offers.{name}"), f"offers.{name}", name=str(name)
+                )
+                for name, spec in offers.items()
+            }
+        if "offer_rules" in data:
+            rules = data["offer_rules"]
+            if not isinstance(rules, list):
+                raise ConfigError("offer_rules must be a list of {offer: ..., when: {...}}")
+            built = []
+            for i, rule in enumerate(rules):
+                where = f"offer_rules[{i}]"
+                values = _mapping(rule, where)
+                values["when"] = _mapping(values.get("when") or {}, f"{where}.when")
+                built.append(_build(OfferRule, values, where))
+            kwargs["offer_rules"] = tuple(built)
+        return cls(**kwargs)
+
+    def validate(self) -> ChannelConfig:
+        """Check every value; the error names the setting and what is allowed."""
+        if not isinstance(self.currency, str):
+            raise ConfigError('currency must be text, e.g. "$"')
+        if not 0 < _number(self.margin, "margin") <= 1:
+            raise ConfigError("margin must be in (0, 1]")
+        if _number(self.campaign_days, "campaign_days") < 1:
+            raise ConfigError("campaign_days must be at least 1")
+        if not 0 <= _number(self.rule_of_thumb_win_back_rate, "rule_of_thumb_win_back_rate") <= 1:
+            raise ConfigError("rule_of_thumb_win_back_rate must be in [0, 1]")
+        if not _number(self.ltv_lifetime_months, "ltv_lifetime_months") > 0:
+            raise ConfigError("ltv_lifetime_months must be positive")
+        if _number(self.min_campaign_group_size, "min_campaign_group_size") < 1:
+            raise ConfigError("min_campaign_group_size must be at least 1")
+        if not self.channels:
+            raise ConfigError("channels: at least one channel is needed")
+        if not self.eligible_statuses:
+            raise ConfigError("eligible_statuses: at least one status is needed")
+        rule = self.contact_by
+        if not (
+            _number(rule.gap_fraction, "contact_by.gap_fraction") > 0
+            and 0
+            <= _number(rule.min_days, "contact_by.min_days")
+            <= _number(rule.max_days, "contact_by.max_days")
+        ):
+            raise ConfigError("contact_by needs gap_fraction > 0 and 0 <= min_days <= max_days")
+        for name, offer in self.offers.items():
+            where = f"offers.{name}"
+            if _number(offer.cost_if_redeemed, f"{where}.cost_if_redeemed") < 0:
+                raise ConfigError(f"{where}.cost_if_redeemed must be >= 0")
+            if not 0 <= _number(offer.discount, f"{where}.discount") < 1:
+                raise ConfigError(f"{where}.discount must be in [0, 1)")
+            if _number(offer.valid_days, f"{where}.valid_days") < 0:
+                raise ConfigError(f"{where}.valid_days must be >= 0")
+            if not isinstance(offer.text, str):
+                raise ConfigError(f"{where}.text must be text")
+            try:
+                offer.text.format(favorite_product="X", discount="10%", valid_until="2000-01-01")
+            except (KeyError, IndexError, ValueError) as error:
+                raise ConfigError(
+                    f"{where}.text may only use {{favorite_product}}, {{discount}}, "
+                    f"{{valid_until}} ({error})"
+                ) from None
+        for status, factor in self.response_factor_by_status.items():
+            if not 0 <= _number(factor, f"response_factor_by_status.{status}") <= 1:
+                raise ConfigError(f"response_factor_by_status.{status} must be in [0, 1]")
+        for name, channel in self.channels.items():
+            where = f"channels.{name}"
+            if not _number(channel.cost, f"{where}.cost") > 0:
+                raise ConfigError(f"{where}.cost must be positive (every contact costs something)")
+            if not 0 <= _number(channel.response_rate, f"{where}.response_rate") <= 1:
+                raise ConfigError(f"{where}.response_rate must be in [0, 1]")
+            capacity = channel.daily_capacity
+            if capacity is not None and _number(capacity, f"{where}.daily_capacity") < 0:
+                raise ConfigError(f"{where}.daily_capacity must be >= 0 or null")
+            if channel.offer is not None and channel.offer not in self.offers:
+                raise ConfigError(
+                    f"{where}.offer {channel.offer!r} is not an offer; offers: "
+                    + ", ".join(self.offers)
+                )
+        if not self.offer_rules or self.offer_rules[-1].when:
+            raise ConfigError("offer_rules must end with a rule without conditions (the default)")
+        for i, offer_rule in enumerate(self.offer_rules):
+            if offer_rule.offer not in self.offers:
+                raise ConfigError(
+                    f"offer_rules[{i}].offer {offer_rule.offer!r} is not an offer; offers: "
+                    + ", ".join(self.offers)
+                )
+            unknown = set(offer_rule.when) - set(RULE_CONDITIONS)
+            if unknown:
+                raise ConfigError(
+                    f"offer_rules[{i}].when has unknown condition(s) {sorted(unknown)}; "
+                    f"known: {', '.join(RULE_CONDITIONS)}"
+                )
+            for key, value in offer_rule.when.items():
+                where = f"offer_rules[{i}].when.{key}"
+                if key in LIST_CONDITIONS:
+                    _as_list(value, where)
+                elif key == "favorite_product":
+                    if not isinstance(value, bool):
+                        raise ConfigError(f"{where} must be true or false")
+                else:
+                    _number(value, where)
+        return self
+
+    # ----------------------------------------------------------------- variants
+    def with_costs(self, costs: Mapping[str, float]) -> ChannelConfig:
+        """A copy with some channels' cost per contact replaced (the service's overrides)."""
+        channels = dict(self.channels)
+        for name, cost in costs.items():
+            if name not in channels:
+                raise ConfigError(
+                    f"cost override for unknown channel {name!r}; channels: " + ", ".join(channels)
+                )
+            channels[name] = replace(channels[name], cost=float(cost))
+        return replace(self, channels=channels).validate()
+
+    def with_measured_response_rates(
+        self, measured: Mapping[str, Mapping[str, Mapping[str, Any]]], source: str
+    ) -> ChannelConfig:
+        """Replace priors by campaign-measured response rates where the groups are large enough.
+
+        ``measured`` maps channel -> segment (a status, or ``"all"`` for the channel's
+        contacts pooled over statuses) -> ``{"response_rate": r, "n_treatment": n,
+        "n_control": m}``, as :func:`pipelines.campaign.measured_response_rates` returns.
+        A measurement counts only when both groups have at least
+        ``min_campaign_group_size`` contacts. See :meth:`response_rate` for precedence.
+        """
+        kept: dict[str, dict[str, float]] = {}
+        for channel, by_segment in measured.items():
+            if channel not in self.channels:
+                continue
+            for segment, result in by_segment.items():
+                smaller = min(int(result["n_treatment"]), int(result["n_control"]))
+                if smaller < int(self.min_campaign_group_size):
+                    continue
+                rate = min(max(float(result["response_rate"]), 0.0), 1.0)
+                kept.setdefault(channel, {})[str(segment)] = rate
+        return replace(self, measured_response_rates=kept, measured_source=source)
+
+    def response_rate(self, channel: str, status: str) -> float:
+        """Wake rate of ``channel`` for a customer in ``status``. Precedence, first wins:
+
+        1. the rate measured by a campaign for this channel and status;
+        2. the rate measured for this channel over all statuses the campaign contacted;
+        3. the prior: ``channels.<channel>.response_rate x response_factor_by_status``
+           (a status without a factor counts 1.0).
+        """
+        measured = self.measured_response_rates.get(channel, {})
+        if status in measured:
+            return measured[status]
+        if "all" in measured:
+            return measured["all"]
+        factor = float(self.response_factor_by_status.get(status, 1.0))
+        return float(self.channels[channel].response_rate) * factor
+
+    def response_rate_source(self, channel: str, status: str) -> str:
+        measured = self.measured_response_rates.get(channel, {})
+        if status in measured or "all" in measured:
+            return f"measured ({self.measured_source})"
+        return "prior"
+
+    def capacity(self, channel: str) -> float:
+        """Contacts this channel can make for one list (daily capacity x campaign days)."""
+        daily = self.channels[channel].daily_capacity
+        return math.inf if daily is None else int(daily) * int(self.campaign_days)
+
+
+def load_channel_config(path: str | Path | None = None) -> ChannelConfig:
+    """Read the channels YAML; a missing default file means the built-in defaults."""
+    path = Path(path) if path else DEFAULT_CHANNELS_PATH
+    if not path.exists():
+        if path == DEFAULT_CHANNELS_PATH:
+            return ChannelConfig().validate()
+        raise ConfigError(f"{path}: channels config not found")
+    try:
+        with path.open() as handle:
+            data = yaml.safe_load(handle)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        return ChannelConfig.from_dict(data).validate()
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+
+
+def _mapping(value: Any, where: str) -> dict:
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must be a mapping, got {value!r}")
+    return dict(value)
+
+
+def _as_list(value: Any, where: str) -> list:
+    if isinstance(value, str) or not isinstance(value, list | tuple):
+        raise ConfigError(f"{where} must be a list, got {value!r}")
+    return [str(v) for v in value]
+
+
+def _number(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{where} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _build(cls: type, values: dict, where: str, **extra: Any) -> Any:
+    try:
+        return cls(**values, **extra)
+    except TypeError as error:
+        known = [f for f in cls.__dataclass_fields__ if f not in extra]
+        raise ConfigError(f"{where}: {error}; known keys: {', '.join(known)}") from None

@@ -1,0 +1,302 @@
+"""The HTML report: self-contained, renders in a headless browser, its figures match the list."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.channels import ChannelConfig
+from pipelines.cli import app
+from pipelines.demo_economics import run_economics_stage
+from pipelines.report import TOP_ROWS, crr_by_month, list_summary, ltv_by_segment
+from pipelines.scores_table import read_list
+
+runner = CliRunner()
+
+
+def _comparison(n: int, p_t: float, p_c: float) -> dict:
+    return {
+        "n_treatment": n,
+        "n_control": n,
+        "responders_treatment": round(n * p_t),
+        "responders_control": round(n * p_c),
+        "response_treatment": p_t,
+        "response_control": p_c,
+        "uplift": p_t - p_c,
+        "uplift_ci": [p_t - p_c - 0.03, p_t - p_c + 0.03],
+        "uplift_ci_wald": [p_t - p_c - 0.028, p_t - p_c + 0.028],
+        "spend_treatment": 12.0,
+        "spend_control": 8.0,
+        "spend_uplift": 4.0,
+        "spend_uplift_ci": [1.0, 7.0],
+        "response_rate": (p_t - p_c) / (1 - p_c),
+        "response_rate_ci": [0.03, 0.1],
+    }
+
+
+CAMPAIGN_RESULTS = {
+    "horizon_days": 90,
+    "contacts_logged": 2000,
+    "contacts_measured": 2000,
+    "contacts_window_not_over": 0,
+    "first_contact": "1998-01-05",
+    "last_contact": "1998-01-09",
+    "overall": _comparison(1000, 0.26, 0.20),
+    "by_channel": [
+        {"channel": "email", "control_basis": "same channel", **_comparison(1000, 0.26, 0.20)}
+    ],
+    "by_segment": [],
+    "by_channel_segment": [],
+    "frequency": [
+        {
+            "group": "treatment",
+            "customers": 1000,
+            "orders_per_month_before": 1.23,
+            "orders_per_month_after": 1.37,
+        },
+        {
+            "group": "control",
+            "customers": 1000,
+            "orders_per_month_before": 1.22,
+            "orders_per_month_after": 1.25,
+        },
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def demo_outputs(cdnow_scores_path: Path, tmp_path_factory) -> tuple[Path, Path, list[str]]:
+    """The demo's economics stage on the CDNOW stand-in scores, with campaign results in out/."""
+    folder = tmp_path_factory.mktemp("out")
+    (folder / "campaign_results.json").write_text(json.dumps(CAMPAIGN_RESULTS))
+    lines = run_economics_stage(folder, cdnow_scores_path)
+    return folder / "winback_list.csv", folder / "report.html", lines
+
+
+@pytest.fixture(scope="module")
+def ranked_and_reported(demo_outputs) -> tuple[Path, Path]:
+    return demo_outputs[0], demo_outputs[1]
+
+
+@pytest.fixture(scope="module")
+def page(ranked_and_reported) -> str:
+    return ranked_and_reported[1].read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def small_scores_path(cdnow_scores: pd.DataFrame, scores_writer, tmp_path_factory) -> Path:
+    """Sleeping and at-risk CDNOW customers only: the commands' tests run faster on it."""
+    import pyarrow.parquet as pq
+
+    subset = cdnow_scores[cdnow_scores["status"].isin(["sleeping", "at_risk"])]
+    path = scores_writer(subset, tmp_path_factory.mktemp("small") / "scores.parquet")
+    assert pq.read_schema(path).metadata[b"winback.horizon_days"] == b"90"
+    return path
+
+
+def test_demo_stage_writes_list_and_report(demo_outputs) -> None:
+    list_path, report_path, lines = demo_outputs
+    assert list_path.exists() and report_path.exists()
+    assert any("win-back list at a $1,000 budget" in line for line in lines)
+    assert any("measured by campaign" in line for line in lines)
+    assert any(str(report_path) in line for line in lines)
+    winback_list = read_list(list_path)
+    assert 0 < winback_list["cost"].sum() <= 1000.0
+    assert winback_list["rank"].tolist() == list(range(1, len(winback_list) + 1))
+
+
+def test_rank_and_report_commands(small_scores_path: Path, tmp_path) -> None:
+    list_path, report_path = tmp_path / "list.csv", tmp_path / "report.html"
+    ranked = runner.invoke(
+        app,
+        [
+            "rank",
+            "--scores",
+            str(small_scores_path),
+            "--budget",
+            "400",
+            "--out",
+            str(list_path),
+            "--campaign-results",
+            str(tmp_path / "none.json"),
+        ],
+    )
+    # An explicit campaign results path must exist.
+    assert ranked.exit_code == 2 and "campaign results not found" in ranked.output
+    ranked = runner.invoke(
+        app,
+        [
+            "rank",
+            "--scores",
+            str(small_scores_path),
+            "--budget",
+            "400",
+            "--out",
+            str(list_path),
+            "--limit",
+            "50",
+        ],
+    )
+    assert ranked.exit_code == 0, ranked.output
+    assert "wrote 50 rows" in ranked.output
+    winback_list = read_list(list_path)
+    assert len(winback_list) == 50 and winback_list["rank"].tolist() == list(range(1, 51))
+    reported = runner.invoke(
+        app,
+        [
+            "report",
+            "--scores",
+            str(small_scores_path),
+            "--transactions",
+            "cdnow",
+            "--out",
+            str(report_path),
+            "--list",
+            str(list_path),
+        ],
+    )
+    assert reported.exit_code == 0, reported.output
+    page = report_path.read_text()
+    assert re.findall(r'<tr class="entry" data-customer-id="([^"]+)"', page) == (
+        winback_list["customer_id"].head(TOP_ROWS).tolist()
+    )
+    assert '<section id="campaign"' not in page  # none given, none in out/
+
+
+def test_page_is_self_contained(page: str) -> None:
+    assert "http://" not in page and "https://" not in page
+    assert not re.search(r"""(?:src|href)\s*=\s*["'](?!data:)""", page)
+    assert "<link" not in page
+    assert page.count('src="data:image/png;base64,') >= 6
+
+
+def test_page_has_every_section(page: str) -> None:
+    for section in ("status", "cadence", "lost-revenue", "crr", "ltv", "budget", "list"):
+        assert f'<section id="{section}"' in page
+    assert '<section id="campaign"' in page  # results in out/ are picked up
+    assert "+6.0 pp" in page and "1.23" in page and "1.37" in page
+
+
+def test_list_figures_on_the_page_match_the_csv(page: str, ranked_and_reported) -> None:
+    winback_list = read_list(ranked_and_reported[0])
+    summary = list_summary(winback_list)
+    section = re.search(
+        r'<section id="list" data-contacts="(\d+)"\s+data-total-cost="([\d.]+)"'
+        r'\s+data-total-expected-value="([\d.]+)"',
+        page,
+    )
+    assert section is not None
+    assert int(section.group(1)) == len(winback_list)
+    assert float(section.group(2)) == pytest.approx(summary["total_cost"], abs=0.005)
+    assert float(section.group(3)) == pytest.approx(summary["total_expected_value"], abs=0.005)
+    shown_ids = re.findall(r'<tr class="entry" data-customer-id="([^"]+)"', page)
+    assert shown_ids == winback_list["customer_id"].head(TOP_ROWS).tolist()
+    start = page.index('id="channel-mix"')
+    mix = page[start : page.index("</table>", start)]
+    for channel, count in winback_list["channel"].value_counts().items():
+        assert re.search(rf'<td class="text">{channel}</td>.*?<td class="">{count:,}</td>', mix)
+    assert f"${summary['total_cost']:,.0f}" in page
+
+
+def test_rule_of_thumb_on_the_page(page: str, cdnow_scores: pd.DataFrame) -> None:
+    sleepers = cdnow_scores[cdnow_scores["status"] == "sleeping"]
+    rule = len(sleepers) * 0.30 * sleepers["avg_order_value"].mean()
+    assert f"${rule:,.0f}</b>" in page
+    assert f"<b>{len(sleepers):,}</b> sleeping customers" in page
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+def test_report_renders_in_headless_chromium(ranked_and_reported, page: str) -> None:
+    report_path = ranked_and_reported[1]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
+    screenshot = report_path.with_suffix(".png")
+    with tempfile.TemporaryDirectory() as profile:
+        dom = subprocess.run(
+            [
+                "chromium",
+                *flags,
+                f"--user-data-dir={profile}",
+                f"--screenshot={screenshot}",
+                "--window-size=1400,3000",
+                "--dump-dom",
+                report_path.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+    body = re.search(r"<body([^>]*)>", dom).group(1)
+    assert 'data-rendered="true"' in body
+    assert f'data-images="{page.count("<img ")}"' in body
+    assert 'data-broken-images="0"' in body
+    assert "data-js-errors" not in body
+    from PIL import Image
+
+    image = np.asarray(Image.open(screenshot).convert("RGB")).astype(np.int64)
+    assert image.shape[:2] == (3000, 1400)
+    colours = (image[..., 0] << 16) | (image[..., 1] << 8) | image[..., 2]
+    assert len(np.unique(colours)) > 200  # figures drawn, not a blank page
+
+
+def test_report_on_missing_scores_is_one_line(tmp_path) -> None:
+    result = runner.invoke(
+        app, ["report", "--scores", str(tmp_path / "no.parquet"), "--out", str(tmp_path / "r.html")]
+    )
+    assert result.exit_code == 2
+    assert "scores file not found" in result.output
+
+
+# --------------------------------------------------------------------------- measures
+def test_crr_by_month_counts_start_end_and_new_customers() -> None:
+    tx = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "a", "c", "b"],
+            "timestamp": pd.to_datetime(
+                ["2020-01-05", "2020-01-20", "2020-02-10", "2020-02-15", "2020-03-03"]
+            ),
+            "amount": [10.0, 5.0, 7.0, 3.0, 4.0],
+        }
+    )
+    crr = crr_by_month(tx, dt.date(2020, 3, 31), active_window_days=30).set_index("month")
+    # February: on the books on Jan 31 = a (Jan 5? no, 26 days ago: yes) and b -> S = 2;
+    # on Feb 29 = a (Feb 10) and c (Feb 15) -> E = 2; c is new -> N = 1; CRR = 50%.
+    assert crr.loc["2020-02", ["S", "E", "N"]].tolist() == [2, 2, 1]
+    assert crr.loc["2020-02", "crr"] == pytest.approx(50.0)
+    # March: S = 2 (a, c); E = b (Mar 3) only; N = 0; CRR = 50%.
+    assert crr.loc["2020-03", ["S", "E", "N"]].tolist() == [2, 1, 0]
+
+
+def test_ltv_by_segment_is_the_field_formula() -> None:
+    scores = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "ladder_stage": ["loyal", "loyal"],
+            "T": [304.375, 608.75],  # 10 and 20 months
+            "n_orders": [10, 10],
+            "total_spend": [200.0, 400.0],
+        }
+    )
+    config = ChannelConfig(margin=0.5, ltv_lifetime_months=12)
+    ltv = ltv_by_segment(scores, config).loc["loyal"]
+    assert ltv["average_check"] == pytest.approx(30.0)
+    assert ltv["purchases_per_month"] == pytest.approx(0.75)
+    assert ltv["ltv"] == pytest.approx(30.0 * 0.75 * 0.5 * 12)
