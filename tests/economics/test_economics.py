@@ -341,3 +341,31 @@ def test_missing_p_dormant_means_not_eligible() -> None:
     scores.loc[:4, "p_dormant"] = np.nan
     winback_list = rank_winback(scores, 1e6, as_of=AS_OF)
     assert not set(scores.loc[:4, "customer_id"]) & set(winback_list["customer_id"])
+
+
+def test_offers_follow_the_segment_rules() -> None:
+    from pipelines.economics import assign_offers
+
+    scores = synthetic_scores(9, 5)
+    scores["ladder_stage"] = ["loyal", "client", "client", "client", "advocate"]
+    scores["favorite_product"] = [None, "Blue Train", None, None, "Kind of Blue"]
+    scores["n_orders"] = [8, 4, 2, 2, 9]
+    scores["days_since_last"] = [200, 200, 120, 30, 10]
+    offers = assign_offers(scores, ChannelConfig()).tolist()
+    assert offers == ["gift", "repeat_last_order", "event_invitation", "default", "gift"]
+    # With the share column, a favourite must also dominate the customer's lines.
+    shared = scores.assign(favorite_product_share=[0.0, 0.3, 0.0, 0.0, 0.9])
+    assert assign_offers(shared, ChannelConfig()).tolist()[1] == "event_invitation"
+    config = ChannelConfig()
+    only_special = replace(config, channels={"special_offer": config.channels["special_offer"]})
+    no_special = replace(
+        config, channels={k: v for k, v in config.channels.items() if k != "special_offer"}
+    )
+    customer = scores.assign(p_dormant=0.9, avg_order_value=200.0).iloc[[1]]
+    row = rank_winback(customer, 1e6, channels=no_special, as_of=AS_OF).iloc[0]
+    assert row["offer"] == "repeat your last order: Blue Train"
+    assert "favourite: Blue Train" in row["reason"]
+    row = rank_winback(customer, 1e6, channels=only_special, as_of=AS_OF).iloc[0]
+    valid_until = row["contact_by"] + dt.timedelta(days=14)
+    assert row["offer"] == f"10% off your next order until {valid_until.isoformat()}"
+    assert "10% off $200.00 if redeemed" in row["reason"]
