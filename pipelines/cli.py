@@ -10,7 +10,7 @@ import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import typer
 from rich.table import Table
@@ -53,6 +53,29 @@ ConfigOption = Annotated[
     Path | None,
     typer.Option(help="Feature rules YAML (default: configs/features.yaml)."),
 ]
+EngineOption = Annotated[
+    Literal["duckdb", "spark"],
+    typer.Option(
+        help="Where the feature SQL runs: 'duckdb' in-process (default; tens of millions of "
+        "rows on one machine) or 'spark' (the same SQL on PySpark, for data beyond one "
+        "machine). Both give the same table.",
+    ),
+]
+MasterOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Spark master with --engine spark: local[N] (default local[2]) or a cluster "
+        "URL such as spark://host:7077, yarn, k8s://https://host:443.",
+    ),
+]
+SparkConfOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--spark-conf",
+        help="A Spark setting key=value, repeatable, e.g. --spark-conf "
+        "spark.executor.memory=8g (with --engine spark).",
+    ),
+]
 
 
 def user_errors_exit_2(command: F) -> F:
@@ -85,26 +108,40 @@ def features(
         typer.Option(help="Where rejected rows go (default: next to --out, .quarantine.csv)."),
     ] = None,
     config: ConfigOption = None,
+    engine: EngineOption = "duckdb",
+    master: MasterOption = None,
+    spark_conf: SparkConfOption = None,
 ) -> None:
     """Build the per-customer feature table at an as-of date.
 
     Recency, frequency and monetary value (identical to lifetimes), each customer's own
     purchase cadence and how many of their cycles they have missed, status (new, active,
     at_risk, sleeping, lost), ABC-XYZ class, loyalty-ladder stage and favourite product.
+
+    With **--engine spark** the rows are still validated locally (DuckDB), then the same
+    feature SQL runs on Spark: local mode by default, a cluster with --master.
     """
     from features.contract import parse_column_map
     from pipelines.featurize import load_and_build, status_summary
 
+    if engine != "spark" and (master or spark_conf):
+        raise WinbackError("--master and --spark-conf apply only with --engine spark")
     quarantine = quarantine or quarantine_path_for(out)
     with stage_progress(3) as progress:
-        loaded, table = load_and_build(
-            transactions,
-            as_of,
-            column_map=parse_column_map(column_map),
-            quarantine_path=quarantine,
-            config_path=config,
-            on_step=lambda step: advance(progress, step),
-        )
+        step = functools.partial(advance, progress)
+        if engine == "spark":
+            loaded, table = _load_and_build_on_spark(
+                transactions, as_of, column_map, quarantine, config, master, spark_conf, step
+            )
+        else:
+            loaded, table = load_and_build(
+                transactions,
+                as_of,
+                column_map=parse_column_map(column_map),
+                quarantine_path=quarantine,
+                config_path=config,
+                on_step=step,
+            )
         advance(progress, "writing Parquet")
         table.write_parquet(out)
     console.print(load_report_table(loaded.report, table.rows_after_as_of))
@@ -154,13 +191,15 @@ def evaluate(
             config=load_feature_config(config),
             on_step=lambda step: advance(progress, step),
         )
-    console.print(evaluation_table(result))
+    for table in evaluation_tables(result):
+        console.print(table)
     if out:
         result.write_json(out)
         console.print(f"[green]wrote[/green] metrics to {out}")
 
 
 def candidates_for(names: tuple[str, ...], default_candidates: Callable[..., list]) -> list:
+    import pipelines.train  # noqa: F401  (registers the xgboost candidate)
     from pipelines.evaluate import DEFAULT_MODELS, MODEL_CANDIDATES
 
     unknown = [name for name in names if name not in MODEL_CANDIDATES]
@@ -172,47 +211,181 @@ def candidates_for(names: tuple[str, ...], default_candidates: Callable[..., lis
     return default_candidates(names or DEFAULT_MODELS)
 
 
-def evaluation_table(result: Any) -> Table:
-    table = Table(
-        title=(
-            f"Out-of-time at cutoff {result.cutoff}, next {result.horizon_days} days: "
-            f"{result.n_customers:,} customers, {result.dormant_share:.1%} dormant, "
-            f"${result.actual_spend:,.0f} spent"
-        )
-    )
-    headers = (
-        "candidate",
-        "AUC",
-        "AP",
-        "Brier",
-        "lift@10%",
-        "Gini",
-        "Spearman",
-        "pred/actual",
-        "top10% rev",
-        "top20% rev",
-    )
-    for header in headers:
-        table.add_column(header, justify="left" if header == "candidate" else "right")
+def evaluation_tables(result: Any) -> list[Table]:
+    """Two narrow tables (dormancy, spend) that stay readable in an 80-column terminal."""
+    window = f"({result.cutoff}, +{result.horizon_days} days]"
 
     def cell(value: float | None, pattern: str = "{:.3f}") -> str:
         return "-" if value is None else pattern.format(value)
 
+    dormancy = Table(
+        title=f"Dormancy in {window}: {result.n_customers:,} customers, "
+        f"{result.dormant_share:.1%} dormant"
+    )
+    spend = Table(title=f"Spend in {window}: ${result.actual_spend:,.0f} actually spent")
+    for table, headers in (
+        (dormancy, ("candidate", "kind", "AUC", "avg precision", "Brier", "lift top 10%")),
+        (spend, ("candidate", "kind", "Gini", "Spearman", "pred/actual", "top 10%", "top 20%")),
+    ):
+        for header in headers:
+            table.add_column(
+                header, justify="left" if header in ("candidate", "kind") else "right", no_wrap=True
+            )
     for name, row in result.rows.items():
-        d, s = row["dormancy"] or {}, row["spend"] or {}
-        table.add_row(
-            f"{name} ({row['kind']})",
-            cell(d.get("auc")),
-            cell(d.get("average_precision")),
-            cell(d.get("brier")),
-            cell(d.get("lift_top_decile"), "{:.2f}"),
-            cell(s.get("normalized_gini")),
-            cell(s.get("spearman")),
-            cell(s.get("predicted_over_actual"), "{:.2f}"),
-            cell(s.get("revenue_captured_top10"), "{:.1%}"),
-            cell(s.get("revenue_captured_top20"), "{:.1%}"),
+        if row["dormancy"]:
+            d = row["dormancy"]
+            dormancy.add_row(
+                name,
+                row["kind"],
+                cell(d["auc"]),
+                cell(d["average_precision"]),
+                cell(d["brier"]),
+                cell(d["lift_top_decile"], "{:.2f}"),
+            )
+        if row["spend"]:
+            s = row["spend"]
+            spend.add_row(
+                name,
+                row["kind"],
+                cell(s["normalized_gini"]),
+                cell(s["spearman"]),
+                cell(s["predicted_over_actual"], "{:.2f}"),
+                cell(s["revenue_captured_top10"], "{:.1%}"),
+                cell(s["revenue_captured_top20"], "{:.1%}"),
+            )
+    return [dormancy, spend]
+
+
+def _load_and_build_on_spark(
+    transactions: str,
+    as_of: str,
+    column_map: str | None,
+    quarantine: Path,
+    config: Path | None,
+    master: str | None,
+    spark_conf: list[str] | None,
+    on_step: Callable[[str], None],
+) -> tuple[Any, Any]:
+    """``load_and_build`` with the feature SQL on Spark (validation stays on DuckDB)."""
+    from features.build import build_features, to_date
+    from features.config import load_feature_config
+    from features.contract import load_transactions, parse_column_map
+    from features.spark import DEFAULT_MASTER, parse_spark_conf
+    from pipelines.featurize import NoDataBeforeAsOf
+
+    as_of_date = to_date(as_of)
+    conf = parse_spark_conf(spark_conf)
+    rules = load_feature_config(config)
+    on_step("reading and validating transactions")
+    loaded = load_transactions(
+        transactions, column_map=parse_column_map(column_map), quarantine_path=quarantine
+    )
+    on_step(f"building features at {as_of_date} on Spark ({master or DEFAULT_MASTER})")
+    table = build_features(
+        loaded.transactions, as_of_date, rules, engine="spark", master=master, spark_conf=conf
+    )
+    if table.features.empty:
+        raise NoDataBeforeAsOf(
+            f"{loaded.report.source}: no accepted transaction on or before as-of {as_of_date}"
         )
-    return table
+    return loaded, table
+
+
+@app.command()
+@user_errors_exit_2
+def train(
+    transactions: TransactionsOption,
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="Train on data up to this date (YYYY-MM-DD).")
+    ],
+    horizon_days: Annotated[
+        int, typer.Option(help="Dormancy and spend horizon in days.", min=1)
+    ] = 90,
+    snapshot_step_days: Annotated[
+        int, typer.Option(help="Days between training snapshots.", min=1)
+    ] = 14,
+    max_snapshots: Annotated[int, typer.Option(help="At most this many snapshots.", min=2)] = 12,
+    column_map: ColumnMapOption = None,
+) -> None:
+    """Train XGBoost on time-split snapshots, log the run to MLflow, register it.
+
+    The last complete window (as-of minus horizon, as-of] is held out: every model and
+    baseline is judged on it. The new version becomes **champion** only if its held-out
+    dormancy AUC beats the current champion's on the same window (the first model always
+    does); otherwise it is tagged not promoted, with the reason. Tracking store:
+    MLFLOW_TRACKING_URI, default sqlite under mlflow/.
+    """
+    from features.contract import load_transactions, parse_column_map
+    from pipelines.train import TrainingSettings
+    from pipelines.training_run import run_training
+
+    settings = TrainingSettings(
+        horizon_days=horizon_days,
+        snapshot_step_days=snapshot_step_days,
+        max_snapshots=max_snapshots,
+    )
+    with stage_progress(6 + 2 * max_snapshots) as progress:
+        advance(progress, "reading and validating transactions")
+        loaded = load_transactions(transactions, column_map=parse_column_map(column_map))
+        outcome = run_training(
+            loaded, as_of, settings, on_step=lambda step: advance(progress, step)
+        )
+    for table in evaluation_tables(outcome.evaluation):
+        console.print(table)
+    verdict = "[green]promoted to champion[/green]" if outcome.promoted else "[yellow]not promoted"
+    console.print(f"registered winback v{outcome.version} (run {outcome.run_id}): {verdict}")
+    console.print(f"reason: {outcome.reason}", highlight=False)
+
+
+@app.command()
+@user_errors_exit_2
+def score(
+    transactions: TransactionsOption,
+    as_of: Annotated[str, typer.Option("--as-of", help="Score at this date (YYYY-MM-DD).")],
+    out: Annotated[Path, typer.Option(help="Output Parquet file.")] = DEFAULT_OUT_DIR
+    / "scores.parquet",
+    model_version: Annotated[
+        int | None, typer.Option(help="Registered version to use (default: the champion).")
+    ] = None,
+    column_map: ColumnMapOption = None,
+) -> None:
+    """Score every customer at an as-of date with the champion (or --model-version).
+
+    Columns: customer_id, p_dormant, p_alive, expected_purchases, predicted_spend, clv,
+    expected_next_order_date, status, model_version, then the feature columns.
+    """
+    from features.contract import load_transactions, parse_column_map
+    from pipelines.paths import quarantine_path_for
+    from pipelines.training_run import score_to_parquet
+
+    with stage_progress(3) as progress:
+        advance(progress, "reading and validating transactions")
+        loaded = load_transactions(
+            transactions,
+            column_map=parse_column_map(column_map),
+            quarantine_path=quarantine_path_for(out),
+        )
+        advance(progress, "loading the model and scoring")
+        scores, version = score_to_parquet(loaded, as_of, out, model_version)
+    console.print(load_report_table(loaded.report))
+    console.print(
+        f"[green]scored[/green] {len(scores):,} customers with winback v{version} -> {out}"
+    )
+
+
+@app.command()
+@user_errors_exit_2
+def promote(
+    version: Annotated[int, typer.Option(help="Registered version to make champion.")],
+    reason: Annotated[str, typer.Option(help="Why, in words; recorded on the version.")],
+) -> None:
+    """Make a version champion by hand (recorded as a manual promotion with its reason)."""
+    from pipelines import registry
+
+    if not reason.strip():
+        raise WinbackError("--reason must say why the version is promoted")
+    registry.promote(version, reason.strip(), manual=True)
+    console.print(f"winback v{version} is now champion (manual: {reason.strip()})")
 
 
 @app.command()

@@ -123,6 +123,9 @@ class EvaluationResult:
     dormant_share: float
     actual_spend: float
     rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Per-candidate predictions and the labels, for plots; not part of the JSON.
+    predictions: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    labels: pd.DataFrame | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -173,10 +176,12 @@ def evaluate(
         n_customers=len(customers),
         dormant_share=float(labels["dormant"].mean()),
         actual_spend=float(labels["future_spend"].sum()),
+        labels=labels,
     )
     for candidate in candidates:
         on_step(f"scoring {candidate.name}")
         predictions = candidate.predict(context).reindex(customers)
+        result.predictions[candidate.name] = predictions
         row: dict[str, Any] = {"kind": candidate.kind, "dormancy": None, "spend": None}
         if "p_dormant" in predictions:
             scores = predictions["p_dormant"].to_numpy(dtype=float)

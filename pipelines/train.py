@@ -39,9 +39,9 @@ class TrainingSettings:
     """Everything that shapes a training run; logged as MLflow parameters."""
 
     horizon_days: int = 90
-    snapshot_step_days: int = 30
+    snapshot_step_days: int = 14
     max_snapshots: int = 12
-    min_history_days: int = 30
+    min_history_days: int = 45
     transaction_model: str = "bgnbd"
     dormancy_params: dict[str, Any] = field(default_factory=dict)
     spend_params: dict[str, Any] = field(default_factory=dict)
@@ -84,7 +84,7 @@ def snapshot_examples(
     """Design matrix and labels of every customer known at ``snapshot``."""
     past = history[history["timestamp"].dt.normalize() <= pd.Timestamp(snapshot)]
     features = build_features(past, snapshot, config).features.set_index("customer_id")
-    btyd = BTYDModel(transaction_model=settings.transaction_model).fit(features)
+    btyd = fit_btyd(features, settings.transaction_model)
     matrix = design_matrix(
         features, btyd.predict(features, pd.Timestamp(snapshot), settings.horizon_days)
     )
@@ -93,6 +93,19 @@ def snapshot_examples(
     matrix["future_spend"] = labels["future_spend"]
     matrix["snapshot"] = pd.Timestamp(snapshot)
     return matrix
+
+
+def fit_btyd(features: pd.DataFrame, transaction_model: str) -> BTYDModel:
+    """Fit BTYD; on a young or thin customer base retry with a small L2 penalty.
+
+    With few repeat buyers the BG/NBD likelihood can be flat towards its boundary
+    (a, b -> infinity); the penalty keeps the parameters finite without changing
+    well-identified fits noticeably.
+    """
+    try:
+        return BTYDModel(transaction_model=transaction_model).fit(features)
+    except RuntimeError:
+        return BTYDModel(transaction_model=transaction_model, penalizer_coef=0.001).fit(features)
 
 
 @dataclass
@@ -146,7 +159,7 @@ def train_scorer(
     )
     on_step(f"fitting BTYD at {as_of}")
     features = build_features(history, as_of, config).features.set_index("customer_id")
-    btyd = BTYDModel(transaction_model=settings.transaction_model).fit(features)
+    btyd = fit_btyd(features, settings.transaction_model)
     scorer = WinbackScorer(
         feature_config=config,
         btyd=btyd,

@@ -1,0 +1,201 @@
+"""MLflow: where runs are tracked, how the scorer is stored, and who may be champion.
+
+The tracking URI comes from ``MLFLOW_TRACKING_URI``; the default is a SQLite store under
+the project's ``mlflow/`` folder with artifacts beside it. The registered model is
+``winback``; the alias ``champion`` marks the version the service and ``winback score``
+use. It moves only when a new version beats the champion's held-out dormancy AUC on the
+same window, or by an explicit, recorded ``winback promote``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.errors import WinbackError
+from models.scorer import WinbackScorer
+from pipelines.paths import MLFLOW_DIR
+from pipelines.pyfunc import WinbackPythonModel
+
+MODEL_NAME = "winback"
+CHAMPION = "champion"
+EXPERIMENT = "winback"
+PROMOTION_METRIC = "heldout.xgboost.dormancy.auc"
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{MLFLOW_DIR / 'mlflow.db'}"
+
+
+def configure_mlflow() -> Any:
+    """Point MLflow at our store and make sure the experiment exists. Returns ``mlflow``."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    import mlflow
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///"):
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        artifacts = None
+        if uri.startswith("sqlite:///"):
+            folder = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
+            artifacts = folder.resolve().as_uri()
+        mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts)
+    mlflow.set_experiment(EXPERIMENT)
+    return mlflow
+
+
+def _requirements() -> list[str]:
+    names = (
+        "pandas",
+        "numpy",
+        "scipy",
+        "scikit-learn",
+        "xgboost",
+        "lifetimes",
+        "duckdb",
+        "pyarrow",
+        "pyyaml",
+    )
+    return [f"{name}=={importlib.metadata.version(name)}" for name in names]
+
+
+def _signature() -> Any:
+    from mlflow.models import infer_signature
+
+    example_in = pd.DataFrame(
+        {"customer_id": ["c1"], "timestamp": [pd.Timestamp("2024-01-01")], "amount": [1.0]}
+    )
+    example_out = pd.DataFrame(
+        {
+            "customer_id": ["c1"],
+            "p_dormant": [0.5],
+            "p_alive": [0.5],
+            "expected_purchases": [0.1],
+            "predicted_spend": [1.0],
+            "clv": [1.0],
+        }
+    )
+    return infer_signature(example_in, example_out, params={"as_of": "2024-01-31"})
+
+
+def log_scorer(mlflow: Any, scorer: WinbackScorer) -> Any:
+    """Log the scorer as a pyfunc under ``model`` and register it as ``winback``."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = scorer.save(Path(folder) / "scorer.json")
+        return mlflow.pyfunc.log_model(
+            name="model",
+            python_model=WinbackPythonModel(),
+            artifacts={"scorer": str(path)},
+            signature=_signature(),
+            pip_requirements=_requirements(),
+            registered_model_name=MODEL_NAME,
+        )
+
+
+@dataclass
+class ModelVersionInfo:
+    version: str
+    run_id: str
+    aliases: list[str]
+    tags: dict[str, str]
+    created: str
+
+
+def client() -> Any:
+    mlflow = configure_mlflow()
+    return mlflow.MlflowClient()
+
+
+def champion_version(mlflow_client: Any) -> Any | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow_client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def resolve_version(version: str | int | None) -> Any:
+    """A registered version by number, or the champion when ``version`` is None."""
+    from mlflow.exceptions import MlflowException
+
+    mlflow_client = client()
+    if version is None:
+        found = champion_version(mlflow_client)
+        if found is None:
+            raise WinbackError(
+                f"no '{CHAMPION}' model in the registry at {tracking_uri()}; "
+                "run `winback train` first"
+            )
+        return found
+    try:
+        return mlflow_client.get_model_version(MODEL_NAME, str(version))
+    except MlflowException:
+        raise WinbackError(
+            f"model version {version} of '{MODEL_NAME}' not found at {tracking_uri()}"
+        ) from None
+
+
+def load_scorer(version: str | int | None = None) -> tuple[WinbackScorer, Any]:
+    """The registered scorer (champion by default) and its MLflow model version."""
+    model_version = resolve_version(version)
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{model_version.version}")
+    return model.unwrap_python_model().scorer, model_version
+
+
+def promote(version: str | int, reason: str, manual: bool) -> None:
+    """Move the champion alias to ``version`` and record why, on the version's tags."""
+    mlflow_client = client()
+    resolve_version(version)
+    previous = champion_version(mlflow_client)
+    mlflow_client.set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))
+    tags = {
+        "promoted": "true",
+        "promotion_reason": reason,
+        "promotion": "manual" if manual else "automatic",
+        "promoted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "previous_champion": previous.version if previous is not None else "",
+    }
+    for key, value in tags.items():
+        mlflow_client.set_model_version_tag(MODEL_NAME, str(version), key, value)
+
+
+def record_not_promoted(version: str | int, reason: str) -> None:
+    mlflow_client = client()
+    mlflow_client.set_model_version_tag(MODEL_NAME, str(version), "promoted", "false")
+    mlflow_client.set_model_version_tag(MODEL_NAME, str(version), "promotion_reason", reason)
+
+
+def version_metadata(model_version: Any) -> dict[str, Any]:
+    """Name, version, training date, held-out metrics and feature schema of a version."""
+    mlflow_client = client()
+    run = mlflow_client.get_run(model_version.run_id)
+    metrics = {k: v for k, v in run.data.metrics.items() if k.startswith("heldout.")}
+    schema = json.loads(run.data.params.get("feature_schema", "[]"))
+    return {
+        "model_name": MODEL_NAME,
+        "model_version": str(model_version.version),
+        "aliases": list(getattr(model_version, "aliases", []) or []),
+        "run_id": model_version.run_id,
+        "trained_at": dt.datetime.fromtimestamp(run.info.start_time / 1000, dt.UTC).isoformat(
+            timespec="seconds"
+        ),
+        "trained_as_of": run.data.params.get("as_of"),
+        "validation_cutoff": run.data.params.get("validation_cutoff"),
+        "horizon_days": run.data.params.get("horizon_days"),
+        "heldout_metrics": metrics,
+        "feature_schema": schema,
+    }
