@@ -9,11 +9,15 @@ same window, or by an explicit, recorded ``winback promote``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import importlib.metadata
+import io
 import json
+import logging
 import os
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,8 @@ def configure_mlflow() -> Any:
     """Point MLflow at our store and make sure the experiment exists. Returns ``mlflow``."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
 
     uri = tracking_uri()
     if uri.startswith("sqlite:///"):
@@ -90,8 +96,17 @@ def _signature() -> Any:
 
 
 def log_scorer(mlflow: Any, scorer: WinbackScorer) -> Any:
-    """Log the scorer as a pyfunc under ``model`` and register it as ``winback``."""
-    with tempfile.TemporaryDirectory() as folder:
+    """Log the scorer as a pyfunc under ``model`` and register it as ``winback``.
+
+    MLflow narrates this step on stderr (uv files copied, pickling advice, "Successfully
+    registered"); the CLI reports the outcome itself, so the narration is captured.
+    """
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        warnings.catch_warnings(),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
+        warnings.simplefilter("ignore")
         path = scorer.save(Path(folder) / "scorer.json")
         return mlflow.pyfunc.log_model(
             name="model",
