@@ -7,6 +7,7 @@ them call :func:`build_features` on clean transactions (see :mod:`features.contr
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,9 @@ from features.errors import WinbackError
 from features.sql import DUCKDB, FEATURE_COLUMNS, feature_sql
 
 INTEGER_COLUMNS = ("frequency", "recency", "T", "n_orders", "days_since_last")
+#: ``duckdb`` runs in-process (the default, up to tens of millions of rows on one machine);
+#: ``spark`` runs the same SQL on PySpark (see :mod:`features.spark`).
+ENGINES = ("duckdb", "spark")
 DATE_COLUMNS = ("first_purchase", "last_purchase")
 
 
@@ -60,13 +64,28 @@ def build_features(
     transactions: pd.DataFrame,
     as_of: str | dt.date | pd.Timestamp,
     config: FeatureConfig | None = None,
+    engine: str = "duckdb",
+    master: str | None = None,
+    spark_conf: Mapping[str, str] | None = None,
 ) -> FeatureTable:
     """One row per customer with at least one purchase day on or before ``as_of``.
 
     ``transactions`` are clean contract rows (``customer_id``, ``timestamp``, ``amount``,
     optional ``order_id``, ``product``). Rows after ``as_of`` are counted, never read into
     a feature.
+
+    ``engine="spark"`` runs the same SQL on PySpark and returns an equal table; ``master``
+    (default ``local[2]``) and ``spark_conf`` are passed to
+    :func:`features.spark.build_features_spark` and ignored by DuckDB.
     """
+    if engine not in ENGINES:
+        raise WinbackError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
+    if engine == "spark":
+        from features.spark import DEFAULT_MASTER, build_features_spark
+
+        return build_features_spark(
+            transactions, as_of, config, master=master or DEFAULT_MASTER, spark_conf=spark_conf
+        )
     as_of = to_date(as_of)
     config = config or load_feature_config()
     has_order_id = "order_id" in transactions.columns

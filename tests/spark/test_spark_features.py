@@ -1,0 +1,114 @@
+"""The Spark engine: the same feature SQL as DuckDB gives the same table, and scoring with
+``mapInPandas`` gives the same scores as pandas."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.build import build_features
+from features.spark import (
+    BTYD_SCORE_COLUMNS,
+    SparkEngineError,
+    build_features_spark,
+    feature_dataframe_spark,
+    parse_spark_conf,
+    score_spark,
+)
+from models.btyd import BTYDModel
+from pipelines.cli import app
+
+
+def assert_same_feature_table(spark_table: pd.DataFrame, duckdb_table: pd.DataFrame) -> None:
+    """Same customers, columns and dtypes; integers and strings exact, floats within 1e-9."""
+    left = spark_table.sort_values("customer_id", ignore_index=True)
+    right = duckdb_table.sort_values("customer_id", ignore_index=True)
+    assert list(left.columns) == list(right.columns)
+    assert left.dtypes.to_dict() == right.dtypes.to_dict()
+    assert len(left) == len(right)
+    for column in left.columns:
+        a, b = left[column], right[column]
+        if pd.api.types.is_float_dtype(a):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-9, equal_nan=True, err_msg=column)
+        else:  # integers, dates, strings (None where missing)
+            assert a.equals(b), column
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize("as_of", ["1997-09-30", "1998-03-31"])
+def test_spark_features_equal_duckdb_features_on_cdnow(spark, cdnow_transactions, as_of):
+    on_spark = build_features_spark(cdnow_transactions, as_of)
+    on_duckdb = build_features(cdnow_transactions, as_of)
+
+    assert len(on_spark.features) == 23_570
+    assert_same_feature_table(on_spark.features, on_duckdb.features)
+    assert (on_spark.rows_used, on_spark.rows_after_as_of, on_spark.customers_without_purchase) == (
+        on_duckdb.rows_used,
+        on_duckdb.rows_after_as_of,
+        on_duckdb.customers_without_purchase,
+    )
+
+
+@pytest.mark.spark
+def test_cli_features_on_spark_prints_and_writes_what_duckdb_does(spark, tmp_path):
+    def run(engine_options: list[str], out: Path) -> str:
+        result = CliRunner().invoke(
+            app,
+            ["features", "-t", "cdnow", "--as-of", "1997-12-31", "--out", str(out)]
+            + engine_options,
+        )
+        assert result.exit_code == 0, result.output
+        return result.output.replace(str(out), "<out>")
+
+    on_spark = run(["--engine", "spark", "--master", "local[2]"], tmp_path / "spark.parquet")
+    on_duckdb = run([], tmp_path / "duckdb.parquet")
+
+    assert on_spark == on_duckdb
+    assert "wrote 23,570 customers" in on_spark
+    assert_same_feature_table(
+        pd.read_parquet(tmp_path / "spark.parquet"), pd.read_parquet(tmp_path / "duckdb.parquet")
+    )
+
+
+def test_spark_settings_are_parsed_from_key_value_pairs():
+    assert parse_spark_conf(["spark.executor.memory=8g", " spark.a = b=c "]) == {
+        "spark.executor.memory": "8g",
+        "spark.a": "b=c",
+    }
+    with pytest.raises(SparkEngineError, match="key=value"):
+        parse_spark_conf(["spark.executor.memory"])
+
+
+def test_spark_options_without_the_spark_engine_are_refused(tmp_path):
+    result = CliRunner().invoke(
+        app,
+        ["features", "-t", "cdnow", "--as-of", "1997-12-31", "--out", str(tmp_path / "f.pq")]
+        + ["--master", "local[4]"],
+    )
+    assert result.exit_code == 2
+    assert "--engine spark" in result.output
+
+
+@pytest.mark.spark
+def test_spark_scoring_equals_pandas_scoring_on_cdnow(spark, cdnow_transactions):
+    as_of = "1997-09-30"
+    features = build_features(cdnow_transactions, as_of).features
+    model = BTYDModel().fit(features)
+    expected = model.predict(features, pd.Timestamp(as_of), 90)
+    expected.insert(0, "customer_id", features["customer_id"].to_numpy())
+
+    scored = score_spark(feature_dataframe_spark(cdnow_transactions, as_of), model, as_of, 90)
+    on_spark = scored.toPandas().sort_values("customer_id", ignore_index=True)
+
+    expected = expected.sort_values("customer_id", ignore_index=True)
+    assert list(on_spark.columns) == ["customer_id", *BTYD_SCORE_COLUMNS]
+    assert on_spark["customer_id"].tolist() == expected["customer_id"].tolist()
+    assert on_spark["expected_next_order_date"].equals(expected["expected_next_order_date"])
+    for column in ("p_alive", "p_dormant", "expected_purchases", "predicted_spend", "clv"):
+        np.testing.assert_allclose(
+            on_spark[column], expected[column], rtol=1e-12, atol=0, err_msg=column
+        )
