@@ -54,9 +54,9 @@ def render_markdown(r: dict[str, Any]) -> str:
         + (
             f", including {generated:.0f} s to generate the data"
             if generated is not None
-            else " (data reused from an earlier run)"
+            else ", data reused from an earlier run"
         )
-        + (f" (target < 30 min: {_met(wall_minutes < 30)})." if r["size"] == "full" else ".")
+        + (f"; target < 30 min: {_met(wall_minutes < 30)}." if r["size"] == "full" else ".")
     )
     add(
         f"Timings: best of {repeat} runs for ours, "
