@@ -21,6 +21,7 @@ help:
 	@echo "make test   - run the test suite"
 	@echo "make lint   - ruff check"
 	@echo "make bench  - benchmarks against the reference implementation (benchmarks/RESULTS.md)"
+	@echo "make bench-small - the same at 20k customers, a quick smoke run"
 
 $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
@@ -38,6 +39,12 @@ test: $(VENV)/.synced
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
+
+bench: $(VENV)/.synced
+	$(VENV)/bin/python -m benchmarks.run --size full
+
+bench-small: $(VENV)/.synced
+	$(VENV)/bin/python -m benchmarks.run --size small
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache
