@@ -1,0 +1,326 @@
+"""Request and response models of the scoring service, with the limits it enforces.
+
+Every field carries a description: BentoML turns these models into the OpenAPI schema at
+``/docs.json``, which is the service's reference documentation. Limits are module
+constants so the service, the tests and the README quote the same numbers.
+
+Validation happens here, at the boundary. A request that breaks a rule is answered with
+HTTP 400 and one entry per problem: the field path (``customers[3].transactions[0].amount``)
+and the reason. A well-formed request for a customer the service does not know is not an
+error of the request: that customer gets a per-item error in ``results``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+#: Customers in one ``POST /score`` request.
+MAX_CUSTOMERS_PER_REQUEST = 1_000
+#: Transactions of one customer scored on the fly.
+MAX_TRANSACTIONS_PER_CUSTOMER = 10_000
+#: Transactions in one ``POST /score`` request, over all customers.
+MAX_TRANSACTIONS_PER_REQUEST = 100_000
+#: Request body size; larger bodies get 413 before they are parsed.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+#: Absolute value of one transaction amount (keeps sums and models finite).
+MAX_ABS_AMOUNT = 1e9
+#: Dates the service accepts (timestamps and as-of dates).
+EARLIEST_DATE = dt.date(1900, 1, 1)
+#: Length of a customer id, an order id, a product or a channel name.
+MAX_ID_LENGTH = 128
+#: Rows of the win-back list one ``POST /rank`` may return.
+MAX_RANK_LIMIT = 100_000
+#: Budget and channel cost ceiling for ``POST /rank``.
+MAX_MONEY = 1e12
+
+CustomerId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_ID_LENGTH),
+    Field(
+        description="Your customer id, as in the transactions the model was trained on "
+        "(numbers are accepted and read as text; surrounding spaces are ignored).",
+        examples=["00042"],
+    ),
+]
+OptionalText = Annotated[
+    str | None,
+    StringConstraints(strip_whitespace=True, max_length=MAX_ID_LENGTH),
+]
+
+
+class _Strict(BaseModel):
+    """Unknown fields are rejected: a typo such as ``ammount`` must not pass silently."""
+
+    model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
+
+
+class Transaction(_Strict):
+    """One order line, in the data contract's columns (see README, data contract)."""
+
+    timestamp: dt.datetime = Field(
+        description="When the order was placed: YYYY-MM-DD or an ISO 8601 date-time. "
+        "Time zones are converted to UTC. Must not be after the request's as_of.",
+        examples=["1997-03-14"],
+    )
+    amount: float = Field(
+        allow_inf_nan=False,
+        ge=-MAX_ABS_AMOUNT,
+        le=MAX_ABS_AMOUNT,
+        description="Order line value in your currency; negative for a return (nets against "
+        "the customer's spend).",
+        examples=[29.97],
+    )
+    order_id: OptionalText = Field(
+        default=None,
+        description="Order id. Lines of one order count as one order. Give it on every "
+        "line of a customer or on none.",
+    )
+    product: OptionalText = Field(default=None, description="Product id or name.")
+    quantity: float | None = Field(
+        default=None,
+        allow_inf_nan=False,
+        ge=-MAX_ABS_AMOUNT,
+        le=MAX_ABS_AMOUNT,
+        description="Units on the line.",
+    )
+    channel: OptionalText = Field(default=None, description="Sales channel of the order.")
+
+    @field_validator("timestamp")
+    @classmethod
+    def _naive_utc_in_range(cls, value: dt.datetime) -> dt.datetime:
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        if value.date() < EARLIEST_DATE:
+            raise ValueError(f"must not be before {EARLIEST_DATE.isoformat()}")
+        return value
+
+
+class CustomerRequest(_Strict):
+    """A customer to score: by id from the latest snapshot, or from their transactions."""
+
+    customer_id: CustomerId
+    transactions: list[Transaction] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_TRANSACTIONS_PER_CUSTOMER,
+        description="The customer's transactions up to as_of. Without them the customer "
+        "is looked up in the latest scored snapshot; with them the customer is scored on "
+        f"the fly at as_of. At most {MAX_TRANSACTIONS_PER_CUSTOMER:,} per customer and "
+        f"{MAX_TRANSACTIONS_PER_REQUEST:,} per request.",
+    )
+
+
+AsOf = Annotated[
+    dt.date | None,
+    Field(
+        description="Scoring date for customers sent with transactions (YYYY-MM-DD; default "
+        "today, UTC). Not later than tomorrow. Customers looked up by id are scored at the "
+        "snapshot's as-of date, reported in each result.",
+        examples=["1997-09-30"],
+    ),
+]
+Customers = Annotated[
+    list[CustomerRequest],
+    Field(
+        min_length=1,
+        max_length=MAX_CUSTOMERS_PER_REQUEST,
+        description=f"1 to {MAX_CUSTOMERS_PER_REQUEST:,} customers; the results keep this order.",
+    ),
+]
+
+
+class CustomerFeatures(BaseModel):
+    """The customer's features at the as-of date (see ``winback features``)."""
+
+    frequency: int = Field(description="Repeat purchase days (lifetimes' frequency).")
+    recency: int = Field(description="Days from the first to the last purchase day.")
+    T: int = Field(description="Days from the first purchase day to the as-of date.")
+    monetary_value: float = Field(description="Mean value of the repeat purchase days.")
+    n_orders: int = Field(description="Orders placed.")
+    total_spend: float = Field(description="Spend, returns netted.")
+    avg_order_value: float | None = Field(description="Average order value.")
+    first_purchase: dt.date = Field(description="First purchase day.")
+    last_purchase: dt.date = Field(description="Last purchase day.")
+    days_since_last: int = Field(description="Days since the last purchase day.")
+    typical_gap_days: float = Field(description="The customer's own purchase cycle in days.")
+    overdue_cycles: float = Field(description="days_since_last / typical_gap_days.")
+    abc: str | None = Field(description="ABC class by share of revenue (A, B, C).")
+    xyz: str | None = Field(description="XYZ class by regularity of monthly spend (X, Y, Z).")
+    ladder_stage: str | None = Field(
+        description="Loyalty ladder: buyer, client, regular, loyal, advocate."
+    )
+    favorite_product: str | None = Field(description="Most frequent product, if known.")
+
+
+class CustomerScore(BaseModel):
+    """Scores of one customer: the columns of ``winback score``."""
+
+    customer_id: str = Field(description="The customer id as requested.")
+    source: Literal["snapshot", "transactions"] = Field(
+        description="'snapshot': looked up in the latest scored snapshot; 'transactions': "
+        "scored on the fly from the transactions in the request."
+    )
+    as_of: dt.date = Field(description="Date the scores refer to.")
+    model_version: str = Field(description="Registered model version that produced them.")
+    p_dormant: float = Field(
+        description="Probability of no purchase within the model's horizon (horizon_days "
+        "in /metadata)."
+    )
+    p_alive: float = Field(description="BTYD probability that the customer is still active.")
+    expected_purchases: float = Field(description="BTYD expected purchase days within the horizon.")
+    predicted_spend: float = Field(description="Predicted spend within the horizon.")
+    clv: float = Field(description="BTYD customer lifetime value.")
+    expected_next_order_date: dt.date | None = Field(
+        description="Date by which the next purchase is expected, if the model gives one."
+    )
+    status: str = Field(description="new, active, at_risk, sleeping or lost.")
+    features: CustomerFeatures = Field(description="The features behind the scores.")
+
+
+class CustomerError(BaseModel):
+    """Why one customer of the request could not be scored; the others still are."""
+
+    customer_id: str = Field(description="The customer id as requested.")
+    error: Literal["unknown_customer", "no_snapshot", "no_purchase"] = Field(
+        description="'unknown_customer': not in the latest snapshot (send transactions to "
+        "score on the fly); 'no_snapshot': the service runs without a snapshot; "
+        "'no_purchase': the transactions hold no purchase on or before as_of."
+    )
+    message: str = Field(description="The reason in words.")
+
+
+class ScoreResponse(BaseModel):
+    """Results in the order of the request's customers."""
+
+    model_version: str = Field(description="Version of the model loaded by the service.")
+    results: list[CustomerScore | CustomerError] = Field(
+        description="One entry per requested customer: scores, or an error for that customer."
+    )
+
+
+class RankRow(BaseModel):
+    """One row of the win-back list (see ``winback rank``)."""
+
+    rank: int = Field(description="1 = contact first.")
+    customer_id: str
+    status: str = Field(description="The customer's status.")
+    channel: str = Field(description="Channel chosen for the contact.")
+    offer: str = Field(description="What the contact proposes.")
+    p_return_if_contacted: float = Field(description="Probability of return with the contact.")
+    p_return_anyway: float = Field(description="Probability of return without any contact.")
+    value_if_returned: float = Field(description="Margin on the spend of a returning customer.")
+    cost: float = Field(description="Expected cost of the contact and offer.")
+    expected_incremental_value: float = Field(
+        description="Value the contact adds, net of its cost."
+    )
+    contact_by: dt.date = Field(description="Contact before this date.")
+    reason: str = Field(description="Why this customer, channel and offer, in words.")
+
+
+class RankResponse(BaseModel):
+    """The win-back list for a budget, chosen from the latest snapshot."""
+
+    model_version: str = Field(description="Model version of the snapshot's scores.")
+    as_of: dt.date = Field(description="As-of date of the snapshot.")
+    budget: float = Field(description="The requested budget (expected cost).")
+    total_cost: float = Field(
+        description="Expected cost of every contact chosen, rounded to 6 decimals; <= budget."
+    )
+    total_expected_value: float = Field(
+        description="Expected incremental value of every contact chosen."
+    )
+    contacts: int = Field(description="Contacts chosen within the budget.")
+    eligible_customers: int = Field(description="Customers in a status worth a contact.")
+    rows: list[RankRow] = Field(
+        description="The list, best first; the first `limit` rows when a limit is given."
+    )
+
+
+ChannelCosts = Annotated[
+    dict[str, Annotated[float, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False)]] | None,
+    Field(
+        description="Cost per contact by channel, overriding configs/channels.yaml for this "
+        'request, e.g. {"email": 0.02, "phone": 3.0}. Channels: email, sms, '
+        "mass_mailing, special_offer, phone, call_centre (as configured).",
+        examples=[{"email": 0.02}],
+    ),
+]
+Budget = Annotated[
+    float,
+    Field(
+        ge=0,
+        le=MAX_MONEY,
+        allow_inf_nan=False,
+        description="Total expected cost the campaign may spend, in the configured currency.",
+        examples=[500.0],
+    ),
+]
+Limit = Annotated[
+    int | None,
+    Field(
+        ge=1,
+        le=MAX_RANK_LIMIT,
+        description=f"Return only the first rows of the list (1 to {MAX_RANK_LIMIT:,}).",
+        examples=[100],
+    ),
+]
+
+
+class ProblemField(BaseModel):
+    field: str = Field(description="Path of the offending field, e.g. customers[3].as_of.")
+    reason: str = Field(description="What is wrong with it.")
+
+
+class Problem(BaseModel):
+    """Body of every 4xx answer of the service."""
+
+    error: str = Field(description="Short code: invalid_request, unauthorized, ...")
+    message: str = Field(description="What happened and how to fix it.")
+    errors: list[ProblemField] = Field(
+        default_factory=list, description="One entry per invalid field."
+    )
+
+
+class SnapshotInfo(BaseModel):
+    """The scored snapshot that ``/score`` by id and ``/rank`` read."""
+
+    file: str = Field(description="File name of the snapshot (scores.parquet).")
+    as_of: dt.date = Field(description="As-of date of its scores.")
+    model_version: str | None = Field(description="Model version that scored it.")
+    horizon_days: int | None = Field(description="Horizon of its p_dormant and spend.")
+    customers: int = Field(description="Customers in the snapshot.")
+
+
+class Limits(BaseModel):
+    """What one request may contain."""
+
+    max_customers_per_request: int = MAX_CUSTOMERS_PER_REQUEST
+    max_transactions_per_customer: int = MAX_TRANSACTIONS_PER_CUSTOMER
+    max_transactions_per_request: int = MAX_TRANSACTIONS_PER_REQUEST
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_rank_limit: int = MAX_RANK_LIMIT
+
+
+class MetadataResponse(BaseModel):
+    """The exact model the service loaded at start-up, and its snapshot."""
+
+    model_name: str = Field(description="Registered MLflow model name.")
+    model_version: str = Field(description="Registered version loaded at start-up.")
+    aliases: list[str] = Field(description="Aliases of that version (e.g. champion).")
+    run_id: str = Field(description="MLflow run that trained it.")
+    trained_at: str = Field(description="When the training run started (UTC, ISO 8601).")
+    trained_as_of: str | None = Field(description="Training data ran up to this date.")
+    validation_cutoff: str | None = Field(description="Start of the held-out window.")
+    horizon_days: int | None = Field(description="Horizon of p_dormant and predicted_spend.")
+    heldout_metrics: dict[str, float] = Field(
+        description="Out-of-time metrics on the held-out window (heldout.<model>.<task>.<metric>)."
+    )
+    feature_schema: list[str] = Field(description="Model input features, in order.")
+    snapshot: SnapshotInfo | None = Field(description="The loaded snapshot, if any.")
+    limits: Limits = Field(default_factory=Limits)
+    authentication: Literal["api_key", "none"] = Field(
+        description="'api_key' unless the service was started with --insecure."
+    )

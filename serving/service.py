@@ -1,0 +1,363 @@
+"""The winback scoring service for CRM systems (BentoML 1.4).
+
+Start it with ``winback serve`` (or ``bentoml serve serving.service:WinbackService``). At
+start-up it resolves the MLflow ``champion`` alias once (``MLFLOW_TRACKING_URI``; pin a
+version with ``WINBACK_MODEL_VERSION``), loads that scorer and the latest scored snapshot
+(``WINBACK_SCORES``, default ``out/scores.parquet`` when it exists) into memory, indexed by
+customer id. ``GET /metadata`` reports the exact version.
+
+Endpoints: ``POST /score``, ``POST /rank``, ``GET /metadata``; BentoML adds ``/healthz`` and
+``/livez`` (alive), ``/readyz`` (ready: the model is loaded -- the server accepts no
+connection before start-up has loaded it, and ``__is_ready__`` says so afterwards),
+``/metrics`` (Prometheus) and the OpenAPI schema at ``/docs.json``. Every path but the
+three health probes needs an API key (:mod:`serving.auth`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+
+import bentoml  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from starlette.responses import JSONResponse  # noqa: E402
+
+from features.errors import WinbackError  # noqa: E402
+from serving.auth import APIKeyMiddleware, auth_settings  # noqa: E402
+from serving.http import RequestGuardMiddleware, ValidationLogFilter  # noqa: E402
+from serving.schemas import (  # noqa: E402
+    EARLIEST_DATE,
+    AsOf,
+    Budget,
+    ChannelCosts,
+    CustomerError,
+    CustomerRequest,
+    Customers,
+    CustomerScore,
+    Limit,
+    MetadataResponse,
+    ProblemField,
+    RankResponse,
+    RankRow,
+    ScoreResponse,
+    SnapshotInfo,
+)
+
+logger = logging.getLogger("winback.serving")
+
+SCORES_ENV = "WINBACK_SCORES"
+MODEL_VERSION_ENV = "WINBACK_MODEL_VERSION"
+WORKERS_ENV = "WINBACK_WORKERS"
+CHANNELS_ENV = "WINBACK_CHANNELS"
+CAMPAIGN_RESULTS_ENV = "WINBACK_CAMPAIGN_RESULTS"
+ACCESS_LOG_ENV = "WINBACK_ACCESS_LOG"
+#: Threads for on-the-fly scoring and ranking (CPU-bound; lookups never wait for them).
+COMPUTE_THREADS = 2
+
+metadata_app = FastAPI(title="winback metadata")
+
+
+def scores_path() -> tuple[Path, bool]:
+    """The snapshot path and whether it was asked for explicitly (then it must exist)."""
+    from pipelines.paths import DEFAULT_OUT_DIR
+
+    explicit = os.environ.get(SCORES_ENV, "").strip()
+    return (Path(explicit), True) if explicit else (DEFAULT_OUT_DIR / "scores.parquet", False)
+
+
+def check_configuration() -> str:
+    """The model version to serve; raises :class:`WinbackError` with one line if the
+    service must not start (no key, no champion, an unreadable model, snapshot or
+    channels file)."""
+    from pipelines import registry
+    from pipelines.rank import economics_config
+    from pipelines.scores_table import read_scores
+
+    auth_settings()
+    path, explicit = scores_path()
+    if explicit and not path.is_file():
+        raise WinbackError(f"{SCORES_ENV}={path}: scores file not found")
+    if path.is_file():
+        read_scores(path)
+    economics_config(
+        os.environ.get(CHANNELS_ENV) or None, os.environ.get(CAMPAIGN_RESULTS_ENV) or None
+    )
+    # Load the model once here too: a missing champion or an artifact this code cannot
+    # read must stop the server with one line, not make BentoML respawn failing workers.
+    try:
+        _, version = registry.load_scorer(os.environ.get(MODEL_VERSION_ENV, "").strip() or None)
+    except WinbackError:
+        raise
+    except Exception as error:
+        raise WinbackError(
+            f"the registered model cannot be loaded by this code ({type(error).__name__}: "
+            f"{error}); retrain with `winback train` or pin a version with {MODEL_VERSION_ENV}"
+        ) from error
+    return str(version.version)
+
+
+def _problem(status: int, error: str, message: str, errors: list[ProblemField]) -> JSONResponse:
+    """A 4xx answer in the :class:`serving.schemas.Problem` shape."""
+    return JSONResponse(
+        {"error": error, "message": message, "errors": [e.model_dump() for e in errors]},
+        status_code=status,
+    )
+
+
+@bentoml.service(
+    name="winback",
+    workers=int(os.environ.get(WORKERS_ENV, "1") or 1),
+    traffic={"timeout": 120},
+    # Access logs are written synchronously on the event loop: off by default, they cost
+    # the p99 of lookups under load (benchmarks/SERVING.md). WINBACK_ACCESS_LOG=1 turns
+    # them on; errors and warnings are logged either way, request counts are in /metrics.
+    logging={"access": {"enabled": os.environ.get(ACCESS_LOG_ENV, "") in ("1", "true", "yes")}},
+)
+@bentoml.asgi_app(metadata_app, path="/")
+class WinbackService:
+    """Scores customers for CRM systems: who is going to sleep, what they are worth, and
+    whom to wake within a budget. Authenticate with `Authorization: Bearer <key>` or
+    `X-API-Key: <key>`."""
+
+    @bentoml.on_deployment
+    def refuse_bad_configuration() -> None:
+        """Runs once in the main process of ``bentoml serve``, before any worker starts:
+        a misconfigured service stops here with one line instead of respawning workers."""
+        try:
+            version = check_configuration()
+        except WinbackError as error:
+            logger.error("winback service not started: %s", error)
+            raise SystemExit(f"error: {error}") from None
+        # Resolve the champion alias once: every worker (started after this hook, with a
+        # copy of this environment) loads this exact version, even if the alias moves.
+        os.environ[MODEL_VERSION_ENV] = version
+        logger.info("serving winback v%s", version)
+
+    def __init__(self) -> None:
+        import anyio
+
+        from pipelines import registry
+        from pipelines.rank import economics_config
+        from serving.scoring import Snapshot
+
+        logging.getLogger("bentoml._internal.server.http_app").addFilter(ValidationLogFilter())
+        _, self.insecure = auth_settings()
+        pinned = os.environ.get(MODEL_VERSION_ENV, "").strip() or None
+        self.scorer, version = registry.load_scorer(pinned)
+        self.model_version = str(version.version)
+        self.version_metadata = registry.version_metadata(version)
+        self.channel_config, _ = economics_config(
+            os.environ.get(CHANNELS_ENV) or None, os.environ.get(CAMPAIGN_RESULTS_ENV) or None
+        )
+        path, _ = scores_path()
+        self.snapshot = Snapshot.load(path) if path.is_file() else None
+        if self.snapshot is None:
+            logger.warning("no scored snapshot at %s: /score by id and /rank are unavailable", path)
+        elif self.snapshot.model_version not in (None, self.model_version):
+            logger.warning(
+                "snapshot %s was scored by model v%s, the service runs v%s: lookups by id "
+                "report v%s, on-the-fly scores v%s",
+                path,
+                self.snapshot.model_version,
+                self.model_version,
+                self.snapshot.model_version,
+                self.model_version,
+            )
+        self.compute = anyio.CapacityLimiter(COMPUTE_THREADS)
+        # The model and the snapshot index (a few hundred thousand objects) live as long
+        # as the worker: move them out of the garbage collector's sight, so that full
+        # collections do not walk them and stall requests.
+        gc.collect()
+        gc.freeze()
+        logger.info(
+            "winback v%s loaded; snapshot %s",
+            self.model_version,
+            f"{len(self.snapshot.by_id):,} customers at {self.snapshot.as_of}"
+            if self.snapshot
+            else "none",
+        )
+
+    def __is_ready__(self) -> bool:
+        return getattr(self, "scorer", None) is not None
+
+    # ------------------------------------------------------------------ POST /score
+    @bentoml.api
+    async def score(self, customers: Customers, as_of: AsOf = None) -> ScoreResponse:
+        """Scores per customer: by id from the latest snapshot, or on the fly from the
+        transactions sent (at `as_of`, default today). Unknown ids get a per-item error."""
+        import anyio
+
+        from serving.scoring import RequestProblem, score_transactions
+
+        today = dt.datetime.now(dt.UTC).date()
+        if as_of is not None and not EARLIEST_DATE <= as_of <= today + dt.timedelta(days=1):
+            return _problem(
+                400,
+                "invalid_request",
+                "as_of is out of range",
+                [
+                    ProblemField(
+                        field="as_of",
+                        reason=f"must be between {EARLIEST_DATE.isoformat()} and tomorrow "
+                        f"({(today + dt.timedelta(days=1)).isoformat()})",
+                    )
+                ],
+            )
+        results: list[CustomerScore | CustomerError | None] = [None] * len(customers)
+        on_the_fly: list[tuple[int, CustomerRequest]] = []
+        for i, customer in enumerate(customers):
+            if customer.transactions is not None:
+                on_the_fly.append((i, customer))
+            else:
+                results[i] = self._lookup(customer.customer_id)
+        if on_the_fly:
+            try:
+                scored = await anyio.to_thread.run_sync(
+                    score_transactions,
+                    self.scorer,
+                    self.model_version,
+                    on_the_fly,
+                    as_of or today,
+                    self.snapshot.population if self.snapshot else None,
+                    limiter=self.compute,
+                )
+            except RequestProblem as problem:
+                return _problem(400, "invalid_request", problem.message, problem.errors)
+            except WinbackError as error:
+                return _problem(400, "invalid_request", str(error), [])
+            for i, result in scored.items():
+                results[i] = result
+        return ScoreResponse(model_version=self.model_version, results=results)
+
+    def _lookup(self, customer_id: str) -> CustomerScore | CustomerError:
+        if self.snapshot is None:
+            return CustomerError(
+                customer_id=customer_id,
+                error="no_snapshot",
+                message="the service runs without a scored snapshot; send the customer's "
+                "transactions to score on the fly",
+            )
+        found = self.snapshot.by_id.get(customer_id)
+        if found is None:
+            return CustomerError(
+                customer_id=customer_id,
+                error="unknown_customer",
+                message=f"not in the snapshot of {self.snapshot.as_of.isoformat()}; send the "
+                "customer's transactions to score on the fly",
+            )
+        return found
+
+    # ------------------------------------------------------------------ POST /rank
+    @bentoml.api
+    async def rank(
+        self, budget: Budget, limit: Limit = None, channels: ChannelCosts = None
+    ) -> RankResponse:
+        """The prioritised win-back list for a budget, from the latest snapshot: whom to
+        contact, by which channel, with which offer, by when, and why."""
+        import anyio
+
+        from pipelines.economics import plan_winback
+
+        if self.snapshot is None:
+            return _problem(
+                404,
+                "no_snapshot",
+                "the service runs without a scored snapshot; start it with --scores",
+                [],
+            )
+        config = self.channel_config
+        if channels:
+            unknown = [name for name in channels if name not in config.channels]
+            if unknown:
+                return _problem(
+                    400,
+                    "invalid_request",
+                    "unknown channel in channels",
+                    [
+                        ProblemField(
+                            field=f"channels.{name}",
+                            reason="unknown channel; known: " + ", ".join(config.channels),
+                        )
+                        for name in unknown
+                    ],
+                )
+            try:
+                config = config.with_costs(channels)
+            except WinbackError as error:
+                problems = [ProblemField(field="channels", reason=str(error))]
+                return _problem(400, "invalid_request", str(error), problems)
+        try:
+            plan = await anyio.to_thread.run_sync(
+                plan_winback,
+                self.snapshot.scores,
+                budget,
+                config,
+                limit,
+                self.snapshot.as_of,
+                limiter=self.compute,
+            )
+        except WinbackError as error:
+            return _problem(400, "invalid_request", str(error), [])
+        rows = [RankRow(**_rank_row(row)) for row in plan.list.to_dict("records")]
+        summary = plan.summary
+        return RankResponse(
+            model_version=self.snapshot.model_version or self.model_version,
+            as_of=self.snapshot.as_of,
+            budget=float(budget),
+            # Six decimals: the sum of the chosen costs may exceed the budget by float noise
+            # (1e-14) that a client checking total_cost <= budget should not see.
+            total_cost=round(float(summary["total_cost"]), 6),
+            total_expected_value=round(float(summary["total_expected_value"]), 6),
+            contacts=int(summary["contacts"]),
+            eligible_customers=int(summary["eligible_customers"]),
+            rows=rows,
+        )
+
+    # ------------------------------------------------------------------ GET /metadata
+    @metadata_app.get("/metadata", response_model=MetadataResponse)
+    def metadata(self) -> MetadataResponse:
+        """The model version loaded at start-up, its training, held-out metrics and
+        feature schema, and the scored snapshot in memory."""
+        meta = self.version_metadata
+        snapshot = self.snapshot
+        return MetadataResponse(
+            model_name=meta["model_name"],
+            model_version=meta["model_version"],
+            aliases=meta["aliases"],
+            run_id=meta["run_id"],
+            trained_at=meta["trained_at"],
+            trained_as_of=meta["trained_as_of"],
+            validation_cutoff=meta["validation_cutoff"],
+            horizon_days=int(meta["horizon_days"]) if meta["horizon_days"] else None,
+            heldout_metrics=meta["heldout_metrics"],
+            feature_schema=meta["feature_schema"],
+            snapshot=SnapshotInfo(
+                file=Path(snapshot.path).name,
+                as_of=snapshot.as_of,
+                model_version=snapshot.model_version,
+                horizon_days=snapshot.horizon_days,
+                customers=len(snapshot.by_id),
+            )
+            if snapshot
+            else None,
+            authentication="none" if self.insecure else "api_key",
+        )
+
+
+def _rank_row(row: dict[str, Any]) -> dict[str, Any]:
+    from serving.scoring import plain_value
+
+    plain = {key: plain_value(value) for key, value in row.items()}
+    plain["customer_id"] = str(plain["customer_id"])
+    return plain
+
+
+# Outermost first: refuse unauthenticated requests before anything reads their body.
+WinbackService.add_asgi_middleware(APIKeyMiddleware)
+WinbackService.add_asgi_middleware(RequestGuardMiddleware)
