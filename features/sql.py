@@ -90,66 +90,32 @@ def feature_sql(
     # STRING, not VARCHAR: DuckDB reads it as VARCHAR, Spark rejects VARCHAR without a length.
     order_key = "order_id" if has_order_id else "CAST(NULL AS STRING)"
     product = "product" if has_product else "CAST(NULL AS STRING)"
-    n_orders = (
-        "COUNT(DISTINCT CASE WHEN amount >= 0 THEN order_key END)"
-        if has_order_id
-        else "SUM(CASE WHEN amount >= 0 THEN 1 ELSE 0 END)"
-    )
+    # Without order ids an order is a non-negative line: counted in the monthly aggregate and
+    # summed per customer, with the total spend, so that no extra aggregate reads the lines.
+    # With order ids the distinct count needs the lines (an order may span months).
     month_index = "(EXTRACT(YEAR FROM {0}) * 12 + EXTRACT(MONTH FROM {0}))"
-    return f"""
-WITH lines AS (
-    SELECT customer_id, CAST(timestamp AS DATE) AS day, amount,
-           {order_key} AS order_key, {product} AS product
-    FROM {table}
-    WHERE CAST(timestamp AS DATE) <= {as_of_sql}
-),
-days AS (
-    SELECT customer_id, day, SUM(amount) AS day_amount,
-           MAX(CASE WHEN amount >= 0 THEN 1 ELSE 0 END) AS is_purchase
-    FROM lines
-    GROUP BY customer_id, day
-),
-purchase_days AS (
-    SELECT customer_id, day, day_amount,
-           ROW_NUMBER() OVER (PARTITION BY customer_id ORDER BY day) AS day_number,
-           {d.days_between("LAG(day) OVER (PARTITION BY customer_id ORDER BY day)", "day")}
-               AS gap
-    FROM days
-    WHERE is_purchase = 1
-),
-per_customer AS (
+    if not has_order_id:
+        month_orders = ",\n           SUM(CASE WHEN amount >= 0 THEN 1 ELSE 0 END) AS month_orders"
+        n_orders = "SUM(month_orders)"
+        order_counts = ""
+        orders_join = ""
+        n_orders_column = "s.n_orders"
+    else:
+        month_orders = ""
+        n_orders = "0"
+        order_counts = """order_counts AS (
     SELECT customer_id,
-           MIN(day) AS first_day,
-           MAX(day) AS last_day,
-           COUNT(*) AS purchase_days,
-           SUM(CASE WHEN day_number > 1 THEN day_amount ELSE 0 END) AS repeat_amount,
-           PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY gap) AS median_gap
-    FROM purchase_days
-    GROUP BY customer_id
-),
-population AS (
-    SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY median_gap) AS population_gap
-    FROM per_customer
-    WHERE median_gap IS NOT NULL
-),
-spend AS (
-    SELECT customer_id, SUM(amount) AS total_spend, {n_orders} AS n_orders
+           COUNT(DISTINCT CASE WHEN amount >= 0 THEN order_key END) AS n_orders
     FROM lines
     GROUP BY customer_id
 ),
-monthly AS (
-    SELECT customer_id, {month_index.format("day")} AS month_number,
-           SUM(amount) AS month_spend
-    FROM lines
-    GROUP BY customer_id, {month_index.format("day")}
-),
-monthly_moments AS (
-    SELECT customer_id, SUM(month_spend) AS spend_sum,
-           SUM(month_spend * month_spend) AS spend_sum_squares
-    FROM monthly
-    GROUP BY customer_id
-),
-product_counts AS (
+"""
+        orders_join = "\n    JOIN order_counts o ON o.customer_id = c.customer_id"
+        n_orders_column = "o.n_orders"
+    # Only the CTEs the inputs need: DuckDB materializes a CTE read more than once (``lines``
+    # when the empty product branch also read it), which cost more than an aggregate.
+    if has_product:
+        favorite = """product_counts AS (
     SELECT customer_id, product, COUNT(*) AS n_lines, SUM(amount) AS product_spend
     FROM lines
     WHERE product IS NOT NULL AND amount >= 0
@@ -165,7 +131,60 @@ favorite AS (
     ) ranked_products
     WHERE rank = 1
 ),
-base AS (
+"""
+        favorite_join = "    LEFT JOIN favorite f ON f.customer_id = c.customer_id"
+        favorite_column = "f.favorite_product"
+    else:
+        favorite = favorite_join = ""
+        favorite_column = "CAST(NULL AS STRING)"
+    return f"""
+WITH lines AS (
+    SELECT customer_id, CAST(timestamp AS DATE) AS day, amount,
+           {order_key} AS order_key, {product} AS product
+    FROM {table}
+    WHERE CAST(timestamp AS DATE) <= {as_of_sql}
+),
+days AS (
+    SELECT customer_id, day, SUM(amount) AS day_amount,
+           MAX(CASE WHEN amount >= 0 THEN 1 ELSE 0 END) AS is_purchase
+    FROM lines
+    GROUP BY customer_id, day
+),
+purchase_days AS (
+    SELECT customer_id, day, day_amount,
+           {d.days_between("LAG(day) OVER (PARTITION BY customer_id ORDER BY day)", "day")}
+               AS gap
+    FROM days
+    WHERE is_purchase = 1
+),
+per_customer AS (
+    SELECT customer_id,
+           MIN(day) AS first_day,
+           MAX(day) AS last_day,
+           COUNT(*) AS purchase_days,
+           SUM(CASE WHEN gap IS NOT NULL THEN day_amount ELSE 0 END) AS repeat_amount,
+           PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY gap) AS median_gap
+    FROM purchase_days
+    GROUP BY customer_id
+),
+population AS (
+    SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY median_gap) AS population_gap
+    FROM per_customer
+    WHERE median_gap IS NOT NULL
+),
+monthly AS (
+    SELECT customer_id, {month_index.format("day")} AS month_number,
+           SUM(amount) AS month_spend{month_orders}
+    FROM lines
+    GROUP BY customer_id, {month_index.format("day")}
+),
+spend AS (
+    SELECT customer_id, SUM(month_spend) AS total_spend,
+           SUM(month_spend * month_spend) AS spend_sum_squares, {n_orders} AS n_orders
+    FROM monthly
+    GROUP BY customer_id
+),
+{order_counts}{favorite}base AS (
     SELECT c.customer_id,
            c.purchase_days,
            c.purchase_days - 1 AS frequency,
@@ -173,22 +192,22 @@ base AS (
            {d.days_between("c.first_day", as_of_sql)} AS T,
            CASE WHEN c.purchase_days > 1
                 THEN c.repeat_amount / (c.purchase_days - 1) ELSE 0.0 END AS monetary_value,
-           s.n_orders,
+           {n_orders_column} AS n_orders,
            s.total_spend,
-           CASE WHEN s.n_orders > 0 THEN s.total_spend / s.n_orders END AS avg_order_value,
+           CASE WHEN {n_orders_column} > 0
+                THEN s.total_spend / {n_orders_column} END AS avg_order_value,
            c.first_day AS first_purchase,
            c.last_day AS last_purchase,
            {d.days_between("c.last_day", as_of_sql)} AS days_since_last,
            GREATEST(COALESCE(c.median_gap, p.population_gap,
                              {_number(cad.default_typical_gap_days)}),
                     {_number(cad.min_typical_gap_days)}) AS typical_gap_days,
-           m.spend_sum, m.spend_sum_squares,
+           s.total_spend AS spend_sum, s.spend_sum_squares,
            {month_index.format(as_of_sql)} - {month_index.format("c.first_day")} + 1 AS n_months,
-           f.favorite_product
+           {favorite_column} AS favorite_product
     FROM per_customer c
-    JOIN spend s ON s.customer_id = c.customer_id
-    JOIN monthly_moments m ON m.customer_id = c.customer_id
-    LEFT JOIN favorite f ON f.customer_id = c.customer_id
+    JOIN spend s ON s.customer_id = c.customer_id{orders_join}
+{favorite_join}
     CROSS JOIN population p
 ),
 classified AS (
