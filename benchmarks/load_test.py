@@ -42,8 +42,6 @@ import platform
 import random
 import re
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +52,8 @@ from urllib.parse import urlparse
 
 import httpx
 import numpy as np
+
+from serving.cli import free_port, server_command, server_environment, stop_server
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "SERVING.md"
@@ -102,14 +102,9 @@ class PhaseResult:
 
 
 # --------------------------------------------------------------------------- server
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def start_server(scores: Path, api_key: str, workers: int | None) -> tuple[subprocess.Popen, str]:
-    from serving.cli import server_command, server_environment
 
     environ = dict(os.environ, WINBACK_API_KEYS=api_key)
     environ.pop("WINBACK_INSECURE", None)
@@ -134,18 +129,6 @@ def start_server(scores: Path, api_key: str, workers: int | None) -> tuple[subpr
         time.sleep(0.5)
     stop_server(process)
     raise SystemExit(f"the server did not become ready; see {SERVER_LOG}")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    group = os.getpgid(process.pid)
-    os.killpg(group, signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(group, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 # --------------------------------------------------------------------------- load

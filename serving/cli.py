@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,23 @@ def run_server(command: list[str], env: dict[str, str]) -> int:
                 process.kill()
                 process.wait()
         return 0
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1, for test and benchmark servers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """SIGINT to a server started in its own process group (as Ctrl-C would), then SIGKILL."""
+    if process.poll() is not None:
+        return
+    group = os.getpgid(process.pid)
+    os.killpg(group, signal.SIGINT)
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(group, signal.SIGKILL)
+        process.wait(timeout=10)

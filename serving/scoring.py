@@ -32,6 +32,7 @@ from features.build import build_features
 from features.config import FeatureConfig
 from features.contract import load_transactions
 from features.errors import WinbackError
+from models.scorer import SCORE_COLUMNS
 from serving.schemas import (
     MAX_TRANSACTIONS_PER_REQUEST,
     CustomerError,
@@ -42,15 +43,8 @@ from serving.schemas import (
 )
 
 FEATURE_FIELDS = tuple(CustomerFeatures.model_fields)
-SCORE_FIELDS = (
-    "p_dormant",
-    "p_alive",
-    "expected_purchases",
-    "predicted_spend",
-    "clv",
-    "expected_next_order_date",
-    "status",
-)
+#: The scorer's score columns, without the two the response carries elsewhere.
+SCORE_FIELDS = tuple(c for c in SCORE_COLUMNS if c not in ("customer_id", "model_version"))
 
 
 class RequestProblem(WinbackError):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +16,7 @@ import pandas as pd
 import pytest
 
 from pipelines.paths import PROJECT_ROOT
+from serving.cli import free_port, stop_server
 
 AS_OF = "1997-09-30"
 API_KEY = "test-key-" + secrets.token_urlsafe(24)
@@ -84,12 +83,6 @@ def train_and_score(folder: Path) -> ServedModel:
     )
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def server_env(model: ServedModel, **extra: str) -> dict[str, str]:
     env = {
         key: value
@@ -133,19 +126,6 @@ def start_server(model: ServedModel, log_path: Path, env: dict[str, str]) -> Ser
     stop_server(process)
     tail = log_path.read_text(errors="replace")[-3000:]
     pytest.fail(f"server did not become ready within {STARTUP_TIMEOUT}s:\n{tail}")
-
-
-def stop_server(process: subprocess.Popen) -> None:
-    """SIGINT to the server's process group (as Ctrl-C would), then SIGKILL if needed."""
-    if process.poll() is not None:
-        return
-    group = os.getpgid(process.pid)
-    os.killpg(group, signal.SIGINT)
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(group, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 def transactions_of(transactions: pd.DataFrame, customer_id: str, as_of: str = AS_OF) -> list[dict]:
