@@ -122,6 +122,7 @@ def features(
     feature SQL runs on Spark: local mode by default, a cluster with --master.
     """
     from features.contract import parse_column_map
+    from features.spark import parse_spark_conf
     from pipelines.featurize import load_and_build, status_summary
 
     if engine != "spark" and (master or spark_conf):
@@ -129,19 +130,17 @@ def features(
     quarantine = quarantine or quarantine_path_for(out)
     with stage_progress(3) as progress:
         step = functools.partial(advance, progress)
-        if engine == "spark":
-            loaded, table = _load_and_build_on_spark(
-                transactions, as_of, column_map, quarantine, config, master, spark_conf, step
-            )
-        else:
-            loaded, table = load_and_build(
-                transactions,
-                as_of,
-                column_map=parse_column_map(column_map),
-                quarantine_path=quarantine,
-                config_path=config,
-                on_step=step,
-            )
+        loaded, table = load_and_build(
+            transactions,
+            as_of,
+            column_map=parse_column_map(column_map),
+            quarantine_path=quarantine,
+            config_path=config,
+            on_step=step,
+            engine=engine,
+            master=master,
+            spark_conf=parse_spark_conf(spark_conf) if engine == "spark" else None,
+        )
         advance(progress, "writing Parquet")
         table.write_parquet(out)
     console.print(load_report_table(loaded.report, table.rows_after_as_of))
@@ -254,41 +253,6 @@ def evaluation_tables(result: Any) -> list[Table]:
                 cell(s["revenue_captured_top20"], "{:.1%}"),
             )
     return [dormancy, spend]
-
-
-def _load_and_build_on_spark(
-    transactions: str,
-    as_of: str,
-    column_map: str | None,
-    quarantine: Path,
-    config: Path | None,
-    master: str | None,
-    spark_conf: list[str] | None,
-    on_step: Callable[[str], None],
-) -> tuple[Any, Any]:
-    """``load_and_build`` with the feature SQL on Spark (validation stays on DuckDB)."""
-    from features.build import build_features, to_date
-    from features.config import load_feature_config
-    from features.contract import load_transactions, parse_column_map
-    from features.spark import DEFAULT_MASTER, parse_spark_conf
-    from pipelines.featurize import NoDataBeforeAsOf
-
-    as_of_date = to_date(as_of)
-    conf = parse_spark_conf(spark_conf)
-    rules = load_feature_config(config)
-    on_step("reading and validating transactions")
-    loaded = load_transactions(
-        transactions, column_map=parse_column_map(column_map), quarantine_path=quarantine
-    )
-    on_step(f"building features at {as_of_date} on Spark ({master or DEFAULT_MASTER})")
-    table = build_features(
-        loaded.transactions, as_of_date, rules, engine="spark", master=master, spark_conf=conf
-    )
-    if table.features.empty:
-        raise NoDataBeforeAsOf(
-            f"{loaded.report.source}: no accepted transaction on or before as-of {as_of_date}"
-        )
-    return loaded, table
 
 
 @app.command()

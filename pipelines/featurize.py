@@ -25,14 +25,20 @@ def load_and_build(
     quarantine_path: str | Path | None = None,
     config_path: str | Path | None = None,
     on_step: Callable[[str], None] = lambda _: None,
+    engine: str = "duckdb",
+    master: str | None = None,
+    spark_conf: dict[str, str] | None = None,
 ) -> tuple[LoadedTransactions, FeatureTable]:
-    """Load and validate ``source``, then build features at ``as_of``."""
+    """Load and validate ``source`` (always DuckDB), then build features at ``as_of`` on
+    ``engine`` (``"duckdb"`` or ``"spark"`` with an optional master and settings)."""
     as_of = to_date(as_of)
     config = load_feature_config(config_path)
     on_step("reading and validating transactions")
     loaded = load_transactions(source, column_map=column_map, quarantine_path=quarantine_path)
-    on_step(f"building features at {as_of}")
-    table = build_features(loaded.transactions, as_of, config)
+    on_step(f"building features at {as_of}" + (" on Spark" if engine == "spark" else ""))
+    table = build_features(
+        loaded.transactions, as_of, config, engine=engine, master=master, spark_conf=spark_conf
+    )
     if table.features.empty:
         first = loaded.transactions["timestamp"].min() if len(loaded.transactions) else None
         raise NoDataBeforeAsOf(
