@@ -253,18 +253,9 @@ def score_xgboost(features: str, repeat: int, n_trees: int = 100, train_rows: in
     """XGBoost batch scoring: ``inplace_predict`` vs ``predict(DMatrix(...))``."""
     import xgboost as xgb
 
-    columns = [
-        "frequency",
-        "recency",
-        "T",
-        "monetary_value",
-        "n_orders",
-        "total_spend",
-        "avg_order_value",
-        "days_since_last",
-        "typical_gap_days",
-        "overdue_cycles",
-    ]
+    from features.build import FLOAT_COLUMNS, INTEGER_COLUMNS
+
+    columns = list(INTEGER_COLUMNS + FLOAT_COLUMNS)  # every numeric feature column
     frame = pd.read_parquet(features, columns=columns + ["status"])
     X = frame[columns].to_numpy(np.float64)
     y = frame["status"].isin(["sleeping", "lost"]).to_numpy(np.float64)

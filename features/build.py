@@ -21,6 +21,13 @@ from features.errors import WinbackError
 from features.sql import DUCKDB, FEATURE_COLUMNS, feature_sql
 
 INTEGER_COLUMNS = ("frequency", "recency", "T", "n_orders", "days_since_last")
+FLOAT_COLUMNS = (
+    "monetary_value",
+    "total_spend",
+    "avg_order_value",
+    "typical_gap_days",
+    "overdue_cycles",
+)
 #: ``duckdb`` runs in-process (the default, up to tens of millions of rows on one machine);
 #: ``spark`` runs the same SQL on PySpark (see :mod:`features.spark`).
 ENGINES = ("duckdb", "spark")
@@ -123,13 +130,7 @@ def normalise_feature_types(features: pd.DataFrame) -> pd.DataFrame:
         features[column] = features[column].astype("int64")
     for column in DATE_COLUMNS:
         features[column] = pd.to_datetime(features[column]).astype("datetime64[us]")
-    for column in (
-        "monetary_value",
-        "total_spend",
-        "avg_order_value",
-        "typical_gap_days",
-        "overdue_cycles",
-    ):
+    for column in FLOAT_COLUMNS:
         features[column] = features[column].astype("float64")
     for column in ("customer_id", "status", "abc", "xyz", "ladder_stage", "favorite_product"):
         features[column] = features[column].astype("object").where(features[column].notna(), None)
