@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 
 from features.datasets import BUNDLED_DATASETS, load_cdnow_raw
+from features.duckdb_engine import connect
 from features.errors import TransactionsError
 
 REQUIRED_COLUMNS = ("customer_id", "timestamp", "amount")
@@ -242,7 +243,8 @@ def load_transactions(
     """
     source_name = describe_source(source)
     now = now or dt.datetime.now()
-    con = duckdb.connect()
+    # Insertion order kept: quarantined rows are reported by their row number in the source.
+    con = connect(preserve_insertion_order=True)
     try:
         _read_raw(con, source)
         resolved, types = _resolve_columns(con, source_name, column_map or {})

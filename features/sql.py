@@ -192,7 +192,7 @@ spend AS (
            {d.days_between("c.first_day", as_of_sql)} AS T,
            CASE WHEN c.purchase_days > 1
                 THEN c.repeat_amount / (c.purchase_days - 1) ELSE 0.0 END AS monetary_value,
-           {n_orders_column} AS n_orders,
+           CAST({n_orders_column} AS BIGINT) AS n_orders,
            s.total_spend,
            CASE WHEN {n_orders_column} > 0
                 THEN s.total_spend / {n_orders_column} END AS avg_order_value,
