@@ -58,7 +58,7 @@ EngineOption = Annotated[
     typer.Option(
         help="Where the feature SQL runs: 'duckdb' in-process (default; tens of millions of "
         "rows on one machine) or 'spark' (the same SQL on PySpark, for data beyond one "
-        "machine). Both give the same table.",
+        "machine). Both give the same result.",
     ),
 ]
 MasterOption = Annotated[
@@ -94,6 +94,19 @@ def user_errors_exit_2(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def spark_settings(
+    engine: str, master: str | None, spark_conf: list[str] | None
+) -> dict[str, str] | None:
+    """The parsed ``--spark-conf`` pairs; refuses Spark options without ``--engine spark``."""
+    if engine != "spark":
+        if master or spark_conf:
+            raise WinbackError("--master and --spark-conf apply only with --engine spark")
+        return None
+    from features.spark import parse_spark_conf
+
+    return parse_spark_conf(spark_conf)
+
+
 @app.command()
 @user_errors_exit_2
 def features(
@@ -122,11 +135,9 @@ def features(
     feature SQL runs on Spark: local mode by default, a cluster with --master.
     """
     from features.contract import parse_column_map
-    from features.spark import parse_spark_conf
     from pipelines.featurize import load_and_build, status_summary
 
-    if engine != "spark" and (master or spark_conf):
-        raise WinbackError("--master and --spark-conf apply only with --engine spark")
+    settings = spark_settings(engine, master, spark_conf)
     quarantine = quarantine or quarantine_path_for(out)
     with stage_progress(3) as progress:
         step = functools.partial(advance, progress)
@@ -139,7 +150,7 @@ def features(
             on_step=step,
             engine=engine,
             master=master,
-            spark_conf=parse_spark_conf(spark_conf) if engine == "spark" else None,
+            spark_conf=settings,
         )
         advance(progress, "writing Parquet")
         table.write_parquet(out)
@@ -312,16 +323,24 @@ def score(
         int | None, typer.Option(help="Registered version to use (default: the champion).")
     ] = None,
     column_map: ColumnMapOption = None,
+    engine: EngineOption = "duckdb",
+    master: MasterOption = None,
+    spark_conf: SparkConfOption = None,
 ) -> None:
     """Score every customer at an as-of date with the champion (or --model-version).
 
     Columns: customer_id, p_dormant, p_alive, expected_purchases, predicted_spend, clv,
     expected_next_order_date, status, model_version, then the feature columns.
+
+    With **--engine spark** the rows are still validated locally (DuckDB), then the feature
+    SQL runs on Spark and the model scores it there (mapInPandas); the scores are collected
+    and written to the same file, with the same metadata, as with DuckDB.
     """
     from features.contract import load_transactions, parse_column_map
     from pipelines.paths import quarantine_path_for
     from pipelines.training_run import score_to_parquet
 
+    settings = spark_settings(engine, master, spark_conf)
     with stage_progress(3) as progress:
         advance(progress, "reading and validating transactions")
         loaded = load_transactions(
@@ -329,8 +348,12 @@ def score(
             column_map=parse_column_map(column_map),
             quarantine_path=quarantine_path_for(out),
         )
-        advance(progress, "loading the model and scoring")
-        scores, version = score_to_parquet(loaded, as_of, out, model_version)
+        advance(
+            progress, "loading the model and scoring" + (" on Spark" if engine == "spark" else "")
+        )
+        scores, version = score_to_parquet(
+            loaded, as_of, out, model_version, engine=engine, master=master, spark_conf=settings
+        )
     console.print(load_report_table(loaded.report))
     console.print(
         f"[green]scored[/green] {len(scores):,} customers with winback v{version} -> {out}"

@@ -40,12 +40,17 @@ def load_and_build(
         loaded.transactions, as_of, config, engine=engine, master=master, spark_conf=spark_conf
     )
     if table.features.empty:
-        first = loaded.transactions["timestamp"].min() if len(loaded.transactions) else None
-        raise NoDataBeforeAsOf(
-            f"{loaded.report.source}: no accepted transaction on or before as-of {as_of}"
-            + (f" (the first is on {pd.Timestamp(first).date()})" if first is not None else "")
-        )
+        raise no_data_before(loaded, as_of)
     return loaded, table
+
+
+def no_data_before(loaded: LoadedTransactions, as_of: dt.date) -> NoDataBeforeAsOf:
+    """The error for an as-of date before every accepted transaction, naming the first."""
+    first = loaded.transactions["timestamp"].min() if len(loaded.transactions) else None
+    return NoDataBeforeAsOf(
+        f"{loaded.report.source}: no accepted transaction on or before as-of {as_of}"
+        + (f" (the first is on {pd.Timestamp(first).date()})" if first is not None else "")
+    )
 
 
 def status_summary(features: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""One Spark session per test module: starting one costs about 8 s (more on a busy machine)."""
+"""One Spark session for the whole test run: starting one costs about 8 s (more on a busy
+machine), so the modules share it; it stops when the session ends."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def spark():
     from features.spark import get_spark, stop_spark
 
