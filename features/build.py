@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.config import FeatureConfig, load_feature_config
@@ -106,15 +107,12 @@ def build_features(
     try:
         con.register("tx", transactions)
         # Arrow, not .df(): DuckDB's pandas conversion of a million strings costs ~1 s.
-        features = con.sql(sql).to_arrow_table().to_pandas(date_as_object=False)
+        arrow = con.sql(sql).to_arrow_table()
         rows_after, returners = _window_accounting(con, as_of)
     finally:
         con.close()
-    features = normalise_feature_types(features)
-    rows_after = int(rows_after or 0)
-    # A customer in the window without a purchase day has only returns there; counting the
-    # returners (few) against the table avoids a distinct count over every customer.
-    without_purchase = int((~returners.isin(features["customer_id"])).sum())
+    without_purchase = _count_missing(returners, arrow.column("customer_id"))
+    features = normalise_feature_types(arrow.to_pandas(date_as_object=False))
     return FeatureTable(
         features=features,
         as_of=as_of,
@@ -124,14 +122,26 @@ def build_features(
     )
 
 
-def _window_accounting(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> tuple[int, pd.Series]:
+def _window_accounting(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> tuple[int, pa.Array]:
     """Rows after ``as_of`` and the customers with a return line on or before it."""
     day = f"CAST(timestamp AS DATE) <= DATE '{as_of.isoformat()}'"
     rows_after = con.sql(f"SELECT COUNT(*) FROM tx WHERE NOT ({day})").fetchall()[0][0]
     returners = con.sql(
         f"SELECT DISTINCT customer_id FROM tx WHERE amount < 0 AND {day}"
     ).to_arrow_table()
-    return int(rows_after), returners.column("customer_id").to_pandas()
+    return int(rows_after), returners.column("customer_id").combine_chunks()
+
+
+def _count_missing(returners: pa.Array, customer_ids: pa.ChunkedArray) -> int:
+    """Returners absent from the table: customers whose lines in the window are all returns.
+
+    Counting the few returners against the table avoids a distinct count over every
+    customer's lines (and pandas' ``isin`` on Arrow strings, which builds a Python list).
+    """
+    if len(returners) == 0:
+        return 0
+    present = pc.is_in(returners, value_set=customer_ids.combine_chunks())
+    return len(returners) - int(pc.sum(present).as_py() or 0)
 
 
 def normalise_feature_types(features: pd.DataFrame) -> pd.DataFrame:

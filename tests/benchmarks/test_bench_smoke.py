@@ -23,7 +23,8 @@ def test_small_benchmark_runs_end_to_end_with_equal_results(tmp_path):
     assert results["errors"] == {}
     assert {name: check["ok"] for name, check in results["checks"].items()} == {
         "features_vs_lifetimes": True,
-        "rfm_sql_vs_lifetimes": True,
+        "summary_vs_lifetimes": True,
+        "memory_limited_vs_default": True,
         "bgnbd_params": True,
         "gamma_gamma_params": True,
         "scores_vs_lifetimes": True,

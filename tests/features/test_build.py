@@ -155,3 +155,20 @@ def test_ladder_and_favourite_product():
 def test_favourite_product_is_null_without_a_product_column(cdnow_transactions):
     features = build_features(cdnow_transactions, "1997-03-31").features
     assert features["favorite_product"].isna().all()
+
+
+def test_row_and_customer_accounting_of_the_as_of_cut():
+    """Rows after the cut are counted; customers with only returns in the window are too."""
+    frame = tx(
+        [
+            ("buyer", "2024-01-02", 10.0),
+            ("buyer", "2024-01-02", -4.0),  # a return on a purchase day
+            ("refunded", "2024-01-03", -5.0),  # only returns on or before the cut
+            ("refunded", "2024-01-20", 8.0),  # after the cut
+            ("late", "2024-01-25", -2.0),  # only after the cut
+        ]
+    )
+    table = build_features(frame, "2024-01-10")
+    assert table.features["customer_id"].tolist() == ["buyer"]
+    assert (table.rows_used, table.rows_after_as_of) == (3, 2)
+    assert table.customers_without_purchase == 1
