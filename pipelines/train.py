@@ -115,6 +115,9 @@ class TrainingReport:
     calibration_snapshot: dt.date
     n_training_examples: int
     n_calibration_examples: int
+    #: The as-of feature table the BTYD models were fitted on (indexed by customer_id),
+    #: kept so that the MLflow run's SHAP plot does not rebuild it.
+    as_of_features: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
 
 
 def train_scorer(
@@ -174,6 +177,7 @@ def train_scorer(
         calibration_snapshot=dates[0],
         n_training_examples=len(training),
         n_calibration_examples=len(calibration),
+        as_of_features=features,
     )
     return scorer, report
 

@@ -141,7 +141,7 @@ def run_training(
             }
         )
         mlflow.log_metrics(metrics)
-        _log_artifacts(mlflow, evaluation, scorer, history, as_of, config)
+        _log_artifacts(mlflow, evaluation, scorer, report.as_of_features, as_of)
         info = registry.log_scorer(mlflow, scorer)
         version = str(info.registered_model_version)
         run_id = run.info.run_id
@@ -171,11 +171,10 @@ def _log_artifacts(
     mlflow: Any,
     evaluation: EvaluationResult,
     scorer: Any,
-    history: pd.DataFrame,
+    features: pd.DataFrame,
     as_of: dt.date,
-    config: Any,
 ) -> None:
-    features = build_features(history, as_of, config).features.set_index("customer_id")
+    """Held-out metrics, importance and SHAP on the as-of ``features`` (by customer_id)."""
     matrix = design_matrix(features, scorer.btyd_predictions(features, as_of))
     importance = feature_importance(scorer.dormancy.booster_)
     contributions = scorer.dormancy.contributions(matrix).drop(columns="bias")
