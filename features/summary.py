@@ -16,6 +16,7 @@ nets returns and does not count a day with only returns). For winback's own pipe
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -23,13 +24,24 @@ import pandas as pd
 from features.duckdb_engine import connect
 from features.errors import WinbackError
 
-#: lifetimes ``freq`` values supported here -> (DuckDB date part, length in that part).
-#: lifetimes divides period differences by ``np.timedelta64(1, freq)``, so only fixed-length
-#: units make sense there too (``"M"`` raises inside lifetimes).
-PERIODS: dict[str, tuple[str, int]] = {
-    "D": ("day", 1),
-    "W": ("day", 7),
-    "h": ("hour", 1),
+
+@dataclass(frozen=True)
+class Period:
+    """How a lifetimes ``freq`` maps to DuckDB: the period's start and its length."""
+
+    start_sql: str  # the period a ``timestamp`` falls in, as its start
+    unit: str  # DuckDB date part the length is counted in
+    length: int  # units per period
+    is_date: bool  # start is a DATE (cheaper to group by than a truncated timestamp)
+
+
+#: lifetimes ``freq`` values supported here. lifetimes divides period differences by
+#: ``np.timedelta64(1, freq)``, so only fixed-length units make sense there too (``"M"``
+#: raises inside lifetimes). A week starts on Monday, as pandas' ``W-SUN`` periods do.
+PERIODS: dict[str, Period] = {
+    "D": Period("CAST(timestamp AS DATE)", "day", 1, True),
+    "W": Period("CAST(date_trunc('week', timestamp) AS DATE)", "day", 7, True),
+    "h": Period("date_trunc('hour', timestamp)", "hour", 1, False),
 }
 
 
@@ -69,15 +81,17 @@ def summary_data_from_transaction_data(
         if n_missing:
             raise WinbackError(f"column {source!r} has {n_missing:,} missing value(s)")
 
-    part, length = PERIODS[freq]
+    if frame.empty:
+        raise WinbackError("transactions have no rows")
+    period = PERIODS[freq]
     end = _period_start(
         pd.Timestamp(frame["timestamp"].max())
         if observation_period_end is None
         else pd.to_datetime(observation_period_end, format=datetime_format),
         freq,
     )
-    summary = _run(frame, part, length, end, bool(monetary_value_col), include_first_transaction)
-    scale = float(length) * float(freq_multiplier)
+    summary = _run(frame, period, end, bool(monetary_value_col), include_first_transaction)
+    scale = float(period.length) * float(freq_multiplier)
     summary["recency"] = summary["recency"] / scale
     summary["T"] = summary["T"] / scale
     summary = summary.set_index("customer_id")
@@ -103,22 +117,13 @@ def _period_start(moment: pd.Timestamp, freq: str) -> pd.Timestamp:
 
 def _run(
     frame: pd.DataFrame,
-    part: str,
-    length: int,
+    period: Period,
     end: pd.Timestamp,
     with_amount: bool,
     include_first: bool,
 ) -> pd.DataFrame:
-    # A day period is a DATE (cheaper to group by than a truncated timestamp); a week is
-    # the Monday it starts on; an hour is the truncated timestamp.
-    if length == 7:
-        period = "CAST(date_trunc('week', timestamp) AS DATE)"
-    elif part == "day":
-        period = "CAST(timestamp AS DATE)"
-    else:
-        period = "date_trunc('hour', timestamp)"
     end_sql = (
-        f"DATE '{end.date().isoformat()}'" if part == "day" else f"TIMESTAMP '{end.isoformat()}'"
+        f"DATE '{end.date().isoformat()}'" if period.is_date else f"TIMESTAMP '{end.isoformat()}'"
     )
     value = "SUM(amount)" if with_amount else "0.0"
     # lifetimes averages the period values without the first period (with it, if asked);
@@ -127,15 +132,15 @@ def _run(
     first_value = "0.0" if include_first else "arg_min(value, period)"
     sql = f"""
 WITH periods AS (
-    SELECT customer_id, {period} AS period, {value} AS value
+    SELECT customer_id, {period.start_sql} AS period, {value} AS value
     FROM frame
-    WHERE {period} <= {end_sql}
+    WHERE {period.start_sql} <= {end_sql}
     GROUP BY ALL
 )
 SELECT customer_id,
        COUNT(*) - {first_excluded} AS frequency,
-       date_diff('{part}', MIN(period), MAX(period)) AS recency,
-       date_diff('{part}', MIN(period), {end_sql}) AS T,
+       date_diff('{period.unit}', MIN(period), MAX(period)) AS recency,
+       date_diff('{period.unit}', MIN(period), {end_sql}) AS T,
        CASE WHEN COUNT(*) > {first_excluded}
             THEN (SUM(value) - {first_value}) / (COUNT(*) - {first_excluded})
             ELSE 0.0 END AS monetary_value

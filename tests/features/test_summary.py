@@ -99,3 +99,11 @@ def test_missing_values_are_an_error_not_a_silent_drop():
     )
     with pytest.raises(WinbackError, match="column 'id' has 1 missing value"):
         summary_data_from_transaction_data(frame, "id", "date", "x")
+
+
+def test_no_rows_is_an_error():
+    frame = pd.DataFrame(
+        {"id": pd.Series([], dtype=str), "date": pd.Series([], dtype="datetime64[us]")}
+    )
+    with pytest.raises(WinbackError, match="transactions have no rows"):
+        summary_data_from_transaction_data(frame, "id", "date")
