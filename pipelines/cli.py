@@ -337,10 +337,13 @@ def score(
     and written to the same file, with the same metadata, as with DuckDB.
     """
     from features.contract import load_transactions, parse_column_map
+    from pipelines import registry
     from pipelines.paths import quarantine_path_for
     from pipelines.training_run import score_to_parquet
 
     settings = spark_settings(engine, master, spark_conf)
+    # Before reading millions of rows: a missing champion or version fails in a second.
+    registry.resolve_version(model_version)
     with stage_progress(3) as progress:
         advance(progress, "reading and validating transactions")
         loaded = load_transactions(

@@ -153,3 +153,15 @@ def test_unknown_version_is_a_one_line_error(first_run, tmp_path):
     )
     assert result.exit_code == 2
     assert "model version 999 of 'winback' not found" in result.output
+
+
+def test_a_missing_model_is_reported_before_the_transactions_are_read(first_run, tmp_path):
+    """A wrong --model-version fails at once, not after validating a large file."""
+    missing_file = tmp_path / "not-yet-exported.csv"
+    result = CliRunner().invoke(
+        app,
+        ["score", "-t", str(missing_file), "--as-of", AS_OF, "--model-version", "999"],
+    )
+    assert result.exit_code == 2
+    assert "model version 999 of 'winback' not found" in result.output
+    assert "not-yet-exported" not in result.output
