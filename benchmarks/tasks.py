@@ -64,10 +64,22 @@ def summary_ours(data: str, as_of: str, out_rfm: str, repeat: int) -> dict:
     """winback's drop-in for lifetimes' summary (:mod:`features.summary`), same arguments."""
     from features.summary import summary_data_from_transaction_data
 
+    return _time_summary(summary_data_from_transaction_data, data, as_of, out_rfm, repeat)
+
+
+def rfm_lifetimes(data: str, as_of: str, out_rfm: str, repeat: int) -> dict:
+    """The reference: ``lifetimes.utils.summary_data_from_transaction_data`` (daily)."""
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    return _time_summary(summary_data_from_transaction_data, data, as_of, out_rfm, repeat)
+
+
+def _time_summary(summary_function: Any, data: str, as_of: str, out_rfm: str, repeat: int) -> dict:
+    """Time a ``summary_data_from_transaction_data`` (ours or lifetimes', same signature)."""
     transactions, load_seconds = _load_transactions(data)
 
     def run() -> pd.DataFrame:
-        return summary_data_from_transaction_data(
+        return summary_function(
             transactions,
             "customer_id",
             "timestamp",
@@ -88,14 +100,14 @@ def day_groupby_floor(data: str, as_of: str, repeat: int) -> dict:
     this times only that aggregate (result fetched, so nothing is optimised away). lifetimes'
     time divided by it bounds the speed-up any exact DuckDB summary reaches on this machine.
     """
-    import duckdb
+    from features.duckdb_engine import connect
 
     transactions, load_seconds = _load_transactions(data)
     sql = f"""SELECT customer_id, CAST(timestamp AS DATE) AS day, SUM(amount) AS day_amount
               FROM tx WHERE CAST(timestamp AS DATE) <= DATE '{as_of}' GROUP BY ALL"""
 
     def run() -> int:
-        con = duckdb.connect(config={"preserve_insertion_order": False})
+        con = connect()
         try:
             con.register("tx", transactions)
             return con.sql(sql).to_arrow_table().num_rows
@@ -104,27 +116,6 @@ def day_groupby_floor(data: str, as_of: str, repeat: int) -> dict:
 
     pairs, stats = best_of(repeat, run)
     return {**stats, "load_seconds": load_seconds, "customer_days": pairs}
-
-
-def rfm_lifetimes(data: str, as_of: str, out_rfm: str, repeat: int) -> dict:
-    """The reference: ``lifetimes.utils.summary_data_from_transaction_data`` (daily)."""
-    from lifetimes.utils import summary_data_from_transaction_data
-
-    transactions, load_seconds = _load_transactions(data)
-
-    def run() -> pd.DataFrame:
-        return summary_data_from_transaction_data(
-            transactions,
-            "customer_id",
-            "timestamp",
-            monetary_value_col="amount",
-            observation_period_end=as_of,
-            freq="D",
-        )
-
-    summary, stats = best_of(repeat, run)
-    _write(summary.reset_index().loc[:, RFM_COLUMNS], out_rfm)
-    return {**stats, "load_seconds": load_seconds, "customers": len(summary)}
 
 
 # --- (b) fitting -----------------------------------------------------------------------
