@@ -37,7 +37,7 @@ SCORE_COLUMNS = (
 
 @dataclass
 class WinbackScorer:
-    """Fitted feature rules + BTYD + XGBoost. Build it with ``pipelines.train``."""
+    """Fitted feature rules + BTYD + XGBoost. Build it with ``pipelines.training.fit``."""
 
     feature_config: FeatureConfig
     btyd: BTYDModel

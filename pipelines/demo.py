@@ -13,13 +13,13 @@ import pandas as pd
 
 from features.build import build_features
 from features.contract import load_transactions
-from pipelines import registry
-from pipelines.console import advance, stage_progress
+from pipelines.cli.console import advance, stage_progress
 from pipelines.demo_economics import run_economics_stage
 from pipelines.featurize import status_summary
 from pipelines.paths import quarantine_path_for
-from pipelines.train import TrainingSettings
-from pipelines.training_run import run_training, score_to_parquet
+from pipelines.registry import store as registry
+from pipelines.training.fit import TrainingSettings
+from pipelines.training.run import run_training, score_to_parquet
 
 #: CDNOW runs 1997-01-01..1998-06-30; the demo stands on its last day, as a shop would today.
 DEMO_AS_OF = "1998-06-30"

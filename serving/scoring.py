@@ -333,7 +333,7 @@ class Snapshot:
         """Read ``scores.parquet`` as written by ``winback score`` / ``winback demo``."""
         import pyarrow.parquet as pq
 
-        from pipelines.scores_table import read_scores
+        from pipelines.scoring.table import read_scores
 
         table = read_scores(path)
         metadata = pq.read_schema(path).metadata or {}

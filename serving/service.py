@@ -75,9 +75,9 @@ def check_configuration() -> str:
     """The model version to serve; raises :class:`WinbackError` with one line if the
     service must not start (no key, no champion, an unreadable model, snapshot or
     channels file)."""
-    from pipelines import registry
-    from pipelines.rank import economics_config
-    from pipelines.scores_table import read_scores
+    from pipelines.economics.rank import economics_config
+    from pipelines.registry import store as registry
+    from pipelines.scoring.table import read_scores
 
     auth_settings()
     path, explicit = scores_path()
@@ -142,8 +142,8 @@ class WinbackService:
     def __init__(self) -> None:
         import anyio
 
-        from pipelines import registry
-        from pipelines.rank import economics_config
+        from pipelines.economics.rank import economics_config
+        from pipelines.registry import store as registry
         from serving.scoring import Snapshot
 
         logging.getLogger("bentoml._internal.server.http_app").addFilter(ValidationLogFilter())
@@ -262,7 +262,7 @@ class WinbackService:
         contact, by which channel, with which offer, by when, and why."""
         import anyio
 
-        from pipelines.economics import plan_winback
+        from pipelines.economics.plan import plan_winback
 
         if self.snapshot is None:
             return _problem(

@@ -3,7 +3,7 @@
 The model is trained on CDNOW up to 1997-09-30 into a temporary MLflow store and made
 champion; every customer is scored into a temporary ``scores.parquet``. Training takes the
 short path (``train_scorer`` with two snapshots and small boosters, logged and registered
-through :mod:`pipelines.registry`) rather than ``run_training``, whose held-out evaluation
+through :mod:`pipelines.registry.store`) rather than ``run_training``, whose held-out evaluation
 of every candidate would take most of this suite's time budget; the service reads nothing
 the short path does not log.
 """

@@ -47,9 +47,9 @@ def train_and_score(folder: Path) -> ServedModel:
     """Register a small champion in a store under ``folder`` and score CDNOW with it."""
     from features.contract import load_transactions
     from models.boosting import MODEL_FEATURES
-    from pipelines import registry
-    from pipelines.train import TrainingSettings, train_scorer
-    from pipelines.training_run import score_to_parquet
+    from pipelines.registry import store as registry
+    from pipelines.training.fit import TrainingSettings, train_scorer
+    from pipelines.training.run import score_to_parquet
 
     loaded = load_transactions("cdnow")
     settings = TrainingSettings(

@@ -15,7 +15,7 @@ from features.build import build_features
 from features.spark import feature_dataframe_spark
 from models.scorer import SCORE_COLUMNS, WinbackScorer
 from pipelines.cli import app
-from pipelines.spark_scoring import score_dataframe_spark, scores_like_pandas
+from pipelines.scoring.spark import score_dataframe_spark, scores_like_pandas
 
 AS_OF = "1997-09-30"
 WINBACK_METADATA = (b"winback.as_of", b"winback.horizon_days", b"winback.model_version")
@@ -30,8 +30,8 @@ def champion(tmp_path_factory, cdnow_transactions) -> tuple[WinbackScorer, str]:
     needed here, not its held-out evaluation.
     """
     from models.boosting import MODEL_FEATURES
-    from pipelines import registry
-    from pipelines.train import TrainingSettings, train_scorer
+    from pipelines.registry import store as registry
+    from pipelines.training.fit import TrainingSettings, train_scorer
 
     patcher = pytest.MonkeyPatch()
     store = tmp_path_factory.mktemp("mlflow")
@@ -111,7 +111,7 @@ def test_spark_scores_equal_pandas_scores_on_cdnow(
 
 @pytest.mark.spark
 def test_cli_score_on_spark_writes_the_file_duckdb_writes(spark, champion, tmp_path):
-    from pipelines.scores_table import read_scores
+    from pipelines.scoring.table import read_scores
 
     _, version = champion
 

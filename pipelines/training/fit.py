@@ -6,7 +6,7 @@ before ``s`` only, labels (dormant, spend) from ``(s, s + h]``. Every label wind
 ``A``. The newest snapshot is the calibration fold of the dormancy model (time-later than
 everything it calibrates); the others train the boosters.
 
-The honest yardstick for a training run is :func:`pipelines.evaluate.evaluate` at cutoff
+The honest yardstick for a training run is :func:`pipelines.training.evaluation.evaluate` at cutoff
 ``A - h``: the XGBoost candidate there re-runs this whole procedure on data up to ``A - h``,
 so the held-out window ``(A - h, A]`` is used for neither fitting, calibration nor stopping.
 """
@@ -26,7 +26,7 @@ from features.errors import WinbackError
 from models.boosting import DormancyClassifier, SpendRegressor, design_matrix
 from models.btyd import BTYDModel
 from models.scorer import WinbackScorer
-from pipelines.evaluate import (
+from pipelines.training.evaluation import (
     MODEL_CANDIDATES,
     Candidate,
     EvaluationContext,

@@ -16,7 +16,7 @@ import typer
 from rich.table import Table
 
 from features.errors import WinbackError
-from pipelines.console import advance, console, error_console, load_report_table, stage_progress
+from pipelines.cli.console import advance, console, error_console, load_report_table, stage_progress
 from pipelines.paths import DEFAULT_OUT_DIR, quarantine_path_for
 
 app = typer.Typer(
@@ -186,8 +186,8 @@ def evaluate(
     """
     from features.config import load_feature_config
     from features.contract import load_transactions, parse_column_map
-    from pipelines.evaluate import default_candidates
-    from pipelines.evaluate import evaluate as run_evaluation
+    from pipelines.training.evaluation import default_candidates
+    from pipelines.training.evaluation import evaluate as run_evaluation
 
     names = tuple(name.strip() for name in models.split(",") if name.strip())
     with stage_progress(2 + len(names) + 2) as progress:
@@ -209,8 +209,8 @@ def evaluate(
 
 
 def candidates_for(names: tuple[str, ...], default_candidates: Callable[..., list]) -> list:
-    import pipelines.train  # noqa: F401  (registers the xgboost candidate)
-    from pipelines.evaluate import DEFAULT_MODELS, MODEL_CANDIDATES
+    import pipelines.training.fit  # noqa: F401  (registers the xgboost candidate)
+    from pipelines.training.evaluation import DEFAULT_MODELS, MODEL_CANDIDATES
 
     unknown = [name for name in names if name not in MODEL_CANDIDATES]
     if unknown:
@@ -291,8 +291,8 @@ def train(
     MLFLOW_TRACKING_URI, default sqlite under mlflow/.
     """
     from features.contract import load_transactions, parse_column_map
-    from pipelines.train import TrainingSettings
-    from pipelines.training_run import run_training
+    from pipelines.training.fit import TrainingSettings
+    from pipelines.training.run import run_training
 
     settings = TrainingSettings(
         horizon_days=horizon_days,
@@ -337,9 +337,9 @@ def score(
     and written to the same file, with the same metadata, as with DuckDB.
     """
     from features.contract import load_transactions, parse_column_map
-    from pipelines import registry
     from pipelines.paths import quarantine_path_for
-    from pipelines.training_run import score_to_parquet
+    from pipelines.registry import store as registry
+    from pipelines.training.run import score_to_parquet
 
     settings = spark_settings(engine, master, spark_conf)
     # Before reading millions of rows: a missing champion or version fails in a second.
@@ -370,7 +370,7 @@ def promote(
     reason: Annotated[str, typer.Option(help="Why, in words; recorded on the version.")],
 ) -> None:
     """Make a version champion by hand (recorded as a manual promotion with its reason)."""
-    from pipelines import registry
+    from pipelines.registry import store as registry
 
     if not reason.strip():
         raise WinbackError("--reason must say why the version is promoted")
@@ -432,7 +432,7 @@ def rank(
     gives less. Columns: rank, customer_id, status, channel, offer, p_return_if_contacted,
     p_return_anyway, value_if_returned, cost, expected_incremental_value, contact_by, reason.
     """
-    from pipelines.rank import channel_mix_lines, rank_to_csv
+    from pipelines.economics.rank import channel_mix_lines, rank_to_csv
 
     result = rank_to_csv(scores, budget, out, channels, limit, campaign_results)
     summary = result.plan.summary
@@ -487,7 +487,7 @@ def report(
     thumb and model), CRR by month, LTV by segment, expected value against budget, campaign
     results, and the top of the win-back list.
     """
-    from pipelines.rank import DEFAULT_LIST, write_report
+    from pipelines.economics.rank import DEFAULT_LIST, write_report
 
     if list_path is None and DEFAULT_LIST.exists():
         list_path = DEFAULT_LIST
@@ -528,7 +528,7 @@ def campaign_import(
     configs/channels.yaml in later `winback rank` runs.
     """
     from features.contract import parse_column_map
-    from pipelines.campaign import import_campaign
+    from pipelines.economics.campaign import import_campaign
 
     results = import_campaign(log, transactions, horizon_days, out, parse_column_map(column_map))
     from rich import box

@@ -22,7 +22,7 @@ import pandas as pd
 from features.build import build_features, to_date
 from features.config import FeatureConfig
 from features.errors import WinbackError
-from pipelines.metrics import dormancy_metrics, spend_metrics
+from pipelines.training.metrics import dormancy_metrics, spend_metrics
 
 
 @dataclass(frozen=True)

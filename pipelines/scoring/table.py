@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.economics import LIST_COLUMNS, ScoresError, as_of_from_scores, validate_scores
+from pipelines.economics.plan import LIST_COLUMNS, ScoresError, as_of_from_scores, validate_scores
 
 
 @dataclass

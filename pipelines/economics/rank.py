@@ -1,6 +1,6 @@
 """Stages ``winback rank`` and ``winback report``: read the inputs, call the pure economics,
 write the CSV list and the HTML page. I/O lives here, the logic in
-:mod:`pipelines.economics` and :mod:`pipelines.report`.
+:mod:`pipelines.economics.plan` and :mod:`pipelines.report.render`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Any
 
 import pandas as pd
 
-from pipelines.campaign import load_campaign_results, measured_response_rates
-from pipelines.channels import DEFAULT_CHANNELS_PATH, ChannelConfig, load_channel_config
-from pipelines.economics import WinbackPlan, plan_winback
+from pipelines.economics.campaign import load_campaign_results, measured_response_rates
+from pipelines.economics.channels import DEFAULT_CHANNELS_PATH, ChannelConfig, load_channel_config
+from pipelines.economics.plan import WinbackPlan, plan_winback
 from pipelines.paths import DEFAULT_OUT_DIR
-from pipelines.scores_table import ScoresTable, read_list, read_scores, write_list
+from pipelines.scoring.table import ScoresTable, read_list, read_scores, write_list
 
 #: Where `winback campaign import` stores its results and where rankings look for them.
 DEFAULT_CAMPAIGN_RESULTS = DEFAULT_OUT_DIR / "campaign_results.json"
@@ -82,7 +82,7 @@ def write_report(
     list came from, when the caller has it (saves computing the budget curve again).
     """
     from features.contract import load_transactions
-    from pipelines.report import render_report
+    from pipelines.report.render import render_report
 
     table = read_scores(scores_path)
     config, results = economics_config(channels_path, campaign_results_path)

@@ -17,7 +17,7 @@ For customer ``i`` and channel ``c`` (settings in ``configs/channels.yaml``):
   anyway gains nothing from it: the uplift ``(1 - p_anyway) x response_rate`` shrinks to
   zero as ``p_anyway`` approaches one. ``response_rate`` is the channel's prior times the
   status factor (lost customers answer less often), or a campaign's measurement
-  (:meth:`pipelines.channels.ChannelConfig.response_rate` gives the precedence).
+  (:meth:`pipelines.economics.channels.ChannelConfig.response_rate` gives the precedence).
 * ``value_if_returned = max(predicted_spend, avg_order_value) x margin``. A returning
   customer places at least one order of their usual size; when the model expects more than
   that over the horizon, the model's spend is used. The horizon value is chosen over the
@@ -70,7 +70,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import WinbackError
-from pipelines.channels import LIST_CONDITIONS, ChannelConfig
+from pipelines.economics.channels import LIST_CONDITIONS, ChannelConfig
 
 #: Columns of the win-back list, in order.
 LIST_COLUMNS = (

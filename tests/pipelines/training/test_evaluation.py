@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from features.errors import WinbackError
 from pipelines.cli import app
-from pipelines.evaluate import (
+from pipelines.training.evaluation import (
     BASELINES,
     Candidate,
     EvaluationContext,

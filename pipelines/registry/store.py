@@ -27,7 +27,7 @@ import pandas as pd
 from features.errors import WinbackError
 from models.scorer import WinbackScorer
 from pipelines.paths import MLFLOW_DIR
-from pipelines.pyfunc import WinbackPythonModel
+from pipelines.registry.pyfunc import WinbackPythonModel
 
 MODEL_NAME = "winback"
 CHAMPION = "champion"

@@ -12,7 +12,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
-from pipelines.evaluate import EvaluationResult  # noqa: E402
+from pipelines.training.evaluation import EvaluationResult  # noqa: E402
 
 
 def _dormancy_candidates(result: EvaluationResult) -> list[str]:

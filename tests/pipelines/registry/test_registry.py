@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipelines import registry
 from pipelines.cli import app
-from pipelines.train import TrainingSettings
-from pipelines.training_run import run_training
+from pipelines.registry import store as registry
+from pipelines.training.fit import TrainingSettings
+from pipelines.training.run import run_training
 
 AS_OF = "1997-09-30"
 GOOD = TrainingSettings()  # the shipped defaults
@@ -120,9 +120,9 @@ def test_champion_beats_the_baselines_on_data_it_never_saw(first_run, loaded, tm
     """Issue 5's bar: trained up to 1997-09-30, judged on the following 90 and 273 days."""
     from sklearn.metrics import roc_auc_score
 
-    from pipelines.evaluate import evaluate, window_labels
-    from pipelines.metrics import normalized_gini
-    from pipelines.training_run import score_to_parquet
+    from pipelines.training.evaluation import evaluate, window_labels
+    from pipelines.training.metrics import normalized_gini
+    from pipelines.training.run import score_to_parquet
 
     scores, _ = score_to_parquet(loaded, AS_OF, tmp_path / "scores.parquet")
     scores = scores.set_index("customer_id")

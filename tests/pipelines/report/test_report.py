@@ -15,11 +15,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.channels import ChannelConfig
 from pipelines.cli import app
 from pipelines.demo_economics import run_economics_stage
-from pipelines.report import TOP_ROWS, crr_by_month, list_summary, ltv_by_segment
-from pipelines.scores_table import read_list
+from pipelines.economics.channels import ChannelConfig
+from pipelines.report.render import TOP_ROWS, crr_by_month, list_summary, ltv_by_segment
+from pipelines.scoring.table import read_list
 
 runner = CliRunner()
 

@@ -18,11 +18,11 @@ from features.build import build_features, to_date
 from features.config import load_feature_config
 from features.contract import LoadedTransactions
 from models.boosting import MODEL_FEATURES, design_matrix, feature_importance
-from pipelines import registry
-from pipelines.evaluate import BASELINES, EvaluationResult, btyd_candidate, evaluate
 from pipelines.featurize import no_data_before
-from pipelines.train import TrainingReport, TrainingSettings, train_scorer, xgboost_candidate
-from pipelines.training_plots import plot_calibration, plot_gains, plot_importance, plot_roc
+from pipelines.registry import store as registry
+from pipelines.training.evaluation import BASELINES, EvaluationResult, btyd_candidate, evaluate
+from pipelines.training.fit import TrainingReport, TrainingSettings, train_scorer, xgboost_candidate
+from pipelines.training.plots import plot_calibration, plot_gains, plot_importance, plot_roc
 
 
 @dataclass
@@ -210,14 +210,14 @@ def score_to_parquet(
     """Score every customer at ``as_of`` with a registered version (champion by default).
 
     ``engine="spark"`` builds the features with Spark SQL and scores them in
-    ``mapInPandas`` (:mod:`pipelines.spark_scoring`); the scores come back to the driver and
+    ``mapInPandas`` (:mod:`pipelines.scoring.spark`); the scores come back to the driver and
     are written by the same code as DuckDB's, so the file is the same either way.
     """
     as_of = to_date(as_of)
     scorer, version = registry.load_scorer(model_version)
     version_text = str(version.version)
     if engine == "spark":
-        from pipelines.spark_scoring import score_transactions_spark
+        from pipelines.scoring.spark import score_transactions_spark
 
         scores = score_transactions_spark(
             loaded.transactions, scorer, as_of, version_text, master, spark_conf

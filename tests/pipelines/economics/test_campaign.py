@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from pipelines.campaign import (
+from pipelines.cli import app
+from pipelines.economics.campaign import (
     measure_campaign,
     measured_response_rates,
     newcombe_interval,
@@ -17,9 +18,8 @@ from pipelines.campaign import (
     validate_campaign_log,
     wald_interval,
 )
-from pipelines.channels import ChannelConfig
-from pipelines.cli import app
-from pipelines.rank import economics_config
+from pipelines.economics.channels import ChannelConfig
+from pipelines.economics.rank import economics_config
 
 runner = CliRunner()
 

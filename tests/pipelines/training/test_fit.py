@@ -10,7 +10,7 @@ import pytest
 
 from features.config import FeatureConfig
 from features.errors import WinbackError
-from pipelines.train import TrainingSettings, snapshot_dates, snapshot_examples, train_scorer
+from pipelines.training.fit import TrainingSettings, snapshot_dates, snapshot_examples, train_scorer
 
 FAST = TrainingSettings(
     max_snapshots=3,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipelines.metrics import (
+from pipelines.training.metrics import (
     dormancy_metrics,
     gini,
     lift_at,

@@ -382,7 +382,7 @@ def measure_campaign(
 def measured_response_rates(results: Mapping[str, Any]) -> dict[str, dict[str, dict]]:
     """channel -> segment (status, or ``"all"``) -> response rate and group sizes.
 
-    What :meth:`pipelines.channels.ChannelConfig.with_measured_response_rates` takes.
+    What :meth:`pipelines.economics.channels.ChannelConfig.with_measured_response_rates` takes.
     """
     rates: dict[str, dict[str, dict]] = {}
     for record in results.get("by_channel", []):

@@ -7,8 +7,8 @@ import yaml
 from typer.testing import CliRunner
 
 from features.errors import ConfigError
-from pipelines.channels import DEFAULT_CHANNELS_PATH, ChannelConfig, load_channel_config
 from pipelines.cli import app
+from pipelines.economics.channels import DEFAULT_CHANNELS_PATH, ChannelConfig, load_channel_config
 
 runner = CliRunner()
 

@@ -1,7 +1,7 @@
 """Win-back economics settings: channels, margin, offers (``configs/channels.yaml``).
 
 The dataclass defaults equal the shipped YAML (a test keeps them in step), so the pure
-functions in :mod:`pipelines.economics` and the service work without reading a file.
+functions in :mod:`pipelines.economics.plan` and the service work without reading a file.
 Measured campaign uplift replaces a channel's prior response rate through
 :meth:`ChannelConfig.with_measured_response_rates`.
 """
@@ -329,7 +329,7 @@ class ChannelConfig:
 
         ``measured`` maps channel -> segment (a status, or ``"all"`` for the channel's
         contacts pooled over statuses) -> ``{"response_rate": r, "n_treatment": n,
-        "n_control": m}``, as :func:`pipelines.campaign.measured_response_rates` returns.
+        "n_control": m}``, as :func:`pipelines.economics.campaign.measured_response_rates` returns.
         A measurement counts only when both groups have at least
         ``min_campaign_group_size`` contacts. See :meth:`response_rate` for precedence.
         """

@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from features.sql import LADDER_STAGES, STATUSES
-from pipelines.campaign import DAYS_PER_MONTH
-from pipelines.channels import ChannelConfig
-from pipelines.economics import LIST_COLUMNS, WinbackPlan, contact_options
+from pipelines.economics.campaign import DAYS_PER_MONTH
+from pipelines.economics.channels import ChannelConfig
+from pipelines.economics.plan import LIST_COLUMNS, WinbackPlan, contact_options
 
 #: Rows of the list shown at the bottom of the page.
 TOP_ROWS = 25
