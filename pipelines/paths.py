@@ -1,4 +1,8 @@
-"""Where things live. Every default path of the pipelines is built here, nowhere else."""
+"""Where things live. Every default path and output file name of the pipelines is built here.
+
+The CLI, the demo, the service launcher and the report all take their defaults from these
+names, so a file is spelled once: change ``SCORES_FILE`` here and every reader follows.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,25 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "configs"
-DEFAULT_OUT_DIR = Path(os.environ.get("WINBACK_OUT_DIR", "out"))
+#: ``WINBACK_OUT_DIR`` moves every default output (default ``out`` in the working folder).
+OUT_DIR_ENV = "WINBACK_OUT_DIR"
+DEFAULT_OUT_DIR = Path(os.environ.get(OUT_DIR_ENV, "out"))
 MLFLOW_DIR = PROJECT_ROOT / "mlflow"
+
+#: The scored snapshot written by ``winback score`` / ``winback demo``; read by ``rank``,
+#: ``report`` and the service.
+SCORES_FILE = "scores.parquet"
+#: The marketer's list written by ``winback rank``.
+LIST_FILE = "winback_list.csv"
+#: The HTML report written by ``winback report``.
+REPORT_FILE = "report.html"
+#: Campaign measurements written by ``winback campaign import``; read by later rankings.
+CAMPAIGN_RESULTS_FILE = "campaign_results.json"
+
+DEFAULT_SCORES = DEFAULT_OUT_DIR / SCORES_FILE
+DEFAULT_LIST = DEFAULT_OUT_DIR / LIST_FILE
+DEFAULT_REPORT = DEFAULT_OUT_DIR / REPORT_FILE
+DEFAULT_CAMPAIGN_RESULTS = DEFAULT_OUT_DIR / CAMPAIGN_RESULTS_FILE
 
 
 def quarantine_path_for(out_path: Path) -> Path:

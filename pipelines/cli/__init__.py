@@ -487,7 +487,8 @@ def report(
     thumb and model), CRR by month, LTV by segment, expected value against budget, campaign
     results, and the top of the win-back list.
     """
-    from pipelines.economics.rank import DEFAULT_LIST, write_report
+    from pipelines.economics.rank import write_report
+    from pipelines.paths import DEFAULT_LIST
 
     if list_path is None and DEFAULT_LIST.exists():
         list_path = DEFAULT_LIST

@@ -14,14 +14,8 @@ import pandas as pd
 from pipelines.economics.campaign import load_campaign_results, measured_response_rates
 from pipelines.economics.channels import DEFAULT_CHANNELS_PATH, ChannelConfig, load_channel_config
 from pipelines.economics.plan import WinbackPlan, plan_winback
-from pipelines.paths import DEFAULT_OUT_DIR
+from pipelines.paths import DEFAULT_CAMPAIGN_RESULTS
 from pipelines.scoring.table import ScoresTable, read_list, read_scores, write_list
-
-#: Where `winback campaign import` stores its results and where rankings look for them.
-DEFAULT_CAMPAIGN_RESULTS = DEFAULT_OUT_DIR / "campaign_results.json"
-DEFAULT_SCORES = DEFAULT_OUT_DIR / "scores.parquet"
-DEFAULT_LIST = DEFAULT_OUT_DIR / "winback_list.csv"
-DEFAULT_REPORT = DEFAULT_OUT_DIR / "report.html"
 
 
 def economics_config(
