@@ -19,7 +19,8 @@ from pipelines.featurize import status_summary
 from pipelines.paths import quarantine_path_for
 from pipelines.registry import store as registry
 from pipelines.training.fit import TrainingSettings
-from pipelines.training.run import run_training, score_to_parquet
+from pipelines.scoring.batch import score_to_parquet
+from pipelines.training.run import run_training
 
 #: CDNOW runs 1997-01-01..1998-06-30; the demo stands on its last day, as a shop would today.
 DEMO_AS_OF = "1998-06-30"

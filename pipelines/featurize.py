@@ -1,4 +1,9 @@
-"""Stage: raw transactions -> validated rows -> feature table at an as-of date."""
+"""Stage: raw transactions -> validated rows -> feature table at an as-of date.
+
+The feature rules arrive as a loaded :class:`features.config.FeatureConfig`: the command
+line (or a notebook) reads ``--config`` once and passes it down, so the rules a table was
+built with are the rules the caller chose.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.build import FeatureTable, build_features, to_date
-from features.config import load_feature_config
+from features.config import FeatureConfig
 from features.contract import LoadedTransactions, TransactionsSource, load_transactions
 from features.errors import WinbackError
 
@@ -21,9 +26,9 @@ class NoDataBeforeAsOf(WinbackError):
 def load_and_build(
     source: TransactionsSource,
     as_of: str | dt.date,
+    config: FeatureConfig,
     column_map: Mapping[str, str] | None = None,
     quarantine_path: str | Path | None = None,
-    config_path: str | Path | None = None,
     on_step: Callable[[str], None] = lambda _: None,
     engine: str = "duckdb",
     master: str | None = None,
@@ -32,7 +37,6 @@ def load_and_build(
     """Load and validate ``source`` (always DuckDB), then build features at ``as_of`` on
     ``engine`` (``"duckdb"`` or ``"spark"`` with an optional master and settings)."""
     as_of = to_date(as_of)
-    config = load_feature_config(config_path)
     on_step("reading and validating transactions")
     loaded = load_transactions(source, column_map=column_map, quarantine_path=quarantine_path)
     on_step(f"building features at {as_of}" + (" on Spark" if engine == "spark" else ""))

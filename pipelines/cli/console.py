@@ -1,9 +1,10 @@
-"""Rich console helpers shared by the CLI commands: progress, tables, one-line errors."""
+"""Rich console helpers shared by the CLI commands: progress bars and result tables."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -16,7 +17,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from features.contract import LoadReport
+if TYPE_CHECKING:  # the type only: importing the contract would pull in pandas and duckdb
+    from features.contract import LoadReport
 
 console = Console()
 error_console = Console(stderr=True)
@@ -64,3 +66,63 @@ def load_report_table(report: LoadReport, rows_after_as_of: int | None = None) -
     if report.quarantine_path:
         table.caption = f"quarantined rows written to {report.quarantine_path}"
     return table
+
+
+def status_table(summary: Any) -> Table:
+    """Customers, share and past revenue by status (the output of ``status_summary``)."""
+    table = Table(title="Customers by status")
+    for column in ("status", "customers", "share", "past revenue"):
+        table.add_column(column, justify="left" if column == "status" else "right")
+    for status, row in summary.iterrows():
+        table.add_row(
+            str(status),
+            f"{int(row['customers']):,}",
+            f"{row['share']:.1%}",
+            f"${row['past_revenue']:,.0f}",
+        )
+    return table
+
+
+def evaluation_tables(result: Any) -> list[Table]:
+    """Two narrow tables (dormancy, spend) that stay readable in an 80-column terminal."""
+    window = f"({result.cutoff}, +{result.horizon_days} days]"
+
+    def cell(value: float | None, pattern: str = "{:.3f}") -> str:
+        return "-" if value is None else pattern.format(value)
+
+    dormancy = Table(
+        title=f"Dormancy in {window}: {result.n_customers:,} customers, "
+        f"{result.dormant_share:.1%} dormant"
+    )
+    spend = Table(title=f"Spend in {window}: ${result.actual_spend:,.0f} actually spent")
+    for table, headers in (
+        (dormancy, ("candidate", "kind", "AUC", "avg precision", "Brier", "lift top 10%")),
+        (spend, ("candidate", "kind", "Gini", "Spearman", "pred/actual", "top 10%", "top 20%")),
+    ):
+        for header in headers:
+            table.add_column(
+                header, justify="left" if header in ("candidate", "kind") else "right", no_wrap=True
+            )
+    for name, row in result.rows.items():
+        if row["dormancy"]:
+            d = row["dormancy"]
+            dormancy.add_row(
+                name,
+                row["kind"],
+                cell(d["auc"]),
+                cell(d["average_precision"]),
+                cell(d["brier"]),
+                cell(d["lift_top_decile"], "{:.2f}"),
+            )
+        if row["spend"]:
+            s = row["spend"]
+            spend.add_row(
+                name,
+                row["kind"],
+                cell(s["normalized_gini"]),
+                cell(s["spearman"]),
+                cell(s["predicted_over_actual"], "{:.2f}"),
+                cell(s["revenue_captured_top10"], "{:.1%}"),
+                cell(s["revenue_captured_top20"], "{:.1%}"),
+            )
+    return [dormancy, spend]

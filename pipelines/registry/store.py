@@ -1,10 +1,9 @@
-"""MLflow: where runs are tracked, how the scorer is stored, and who may be champion.
+"""MLflow access: where runs are tracked, how the scorer is stored and found again.
 
 The tracking URI comes from ``MLFLOW_TRACKING_URI``; the default is a SQLite store under
 the project's ``mlflow/`` folder with artifacts beside it. The registered model is
 ``winback``; the alias ``champion`` marks the version the service and ``winback score``
-use. It moves only when a new version beats the champion's held-out dormancy AUC on the
-same window, or by an explicit, recorded ``winback promote``.
+use. Who may become champion is decided in :mod:`pipelines.registry.promotion`.
 """
 
 from __future__ import annotations
@@ -169,29 +168,6 @@ def load_scorer(version: str | int | None = None) -> tuple[WinbackScorer, Any]:
 
     model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{model_version.version}")
     return model.unwrap_python_model().scorer, model_version
-
-
-def promote(version: str | int, reason: str, manual: bool) -> None:
-    """Move the champion alias to ``version`` and record why, on the version's tags."""
-    mlflow_client = client()
-    resolve_version(version)
-    previous = champion_version(mlflow_client)
-    mlflow_client.set_registered_model_alias(MODEL_NAME, CHAMPION, str(version))
-    tags = {
-        "promoted": "true",
-        "promotion_reason": reason,
-        "promotion": "manual" if manual else "automatic",
-        "promoted_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "previous_champion": previous.version if previous is not None else "",
-    }
-    for key, value in tags.items():
-        mlflow_client.set_model_version_tag(MODEL_NAME, str(version), key, value)
-
-
-def record_not_promoted(version: str | int, reason: str) -> None:
-    mlflow_client = client()
-    mlflow_client.set_model_version_tag(MODEL_NAME, str(version), "promoted", "false")
-    mlflow_client.set_model_version_tag(MODEL_NAME, str(version), "promotion_reason", reason)
 
 
 def version_metadata(model_version: Any) -> dict[str, Any]:

@@ -27,12 +27,15 @@ from pipelines.training.metrics import dormancy_metrics, spend_metrics
 
 @dataclass(frozen=True)
 class EvaluationContext:
-    """What a candidate may see: history up to the cutoff and the features built from it."""
+    """What a candidate may see: history up to the cutoff, the features built from it, and
+    the feature rules they were built with (a candidate that builds features of its own,
+    like the XGBoost training, must use the same rules)."""
 
     history: pd.DataFrame
     features: pd.DataFrame
     cutoff: dt.date
     horizon_days: int
+    config: FeatureConfig
 
 
 @dataclass(frozen=True)
@@ -85,34 +88,10 @@ def past_spend_baseline(context: EvaluationContext) -> pd.DataFrame:
     return pd.DataFrame({"predicted_spend": daily_rate * context.horizon_days})
 
 
-def btyd_candidate(transaction_model: str) -> Candidate:
-    """BG/NBD or MBG/NBD with Gamma-Gamma, fitted on the features at the cutoff."""
-
-    def predict(context: EvaluationContext) -> pd.DataFrame:
-        from models.btyd import BTYDModel
-
-        features = context.features.set_index("customer_id")
-        model = BTYDModel(transaction_model=transaction_model).fit(features)
-        return model.predict(features, pd.Timestamp(context.cutoff), context.horizon_days)
-
-    return Candidate(name=transaction_model, kind="model", predict=predict)
-
-
 BASELINES = (
     Candidate("days_since_last", "baseline", days_since_last_baseline, False),
     Candidate("past_spend", "baseline", past_spend_baseline),
 )
-#: Model name -> factory of its candidate. Later models (XGBoost) register themselves here.
-MODEL_CANDIDATES: dict[str, Callable[[], Candidate]] = {
-    "bgnbd": lambda: btyd_candidate("bgnbd"),
-    "mbgnbd": lambda: btyd_candidate("mbgnbd"),
-}
-DEFAULT_MODELS = ("bgnbd", "mbgnbd")
-
-
-def default_candidates(models: tuple[str, ...] = DEFAULT_MODELS) -> list[Candidate]:
-    """The named models followed by the baselines."""
-    return [MODEL_CANDIDATES[name]() for name in models] + list(BASELINES)
 
 
 @dataclass
@@ -151,9 +130,10 @@ class EvaluationResult:
 def evaluate(
     transactions: pd.DataFrame,
     cutoff: str | dt.date,
-    horizon_days: int = 90,
-    candidates: list[Candidate] | None = None,
-    config: FeatureConfig | None = None,
+    horizon_days: int,
+    candidates: list[Candidate],
+    *,
+    config: FeatureConfig,
     on_step: Callable[[str], None] = lambda _: None,
 ) -> EvaluationResult:
     """Score every candidate at ``cutoff`` and judge it on the following ``horizon_days``."""
@@ -161,13 +141,12 @@ def evaluate(
     if horizon_days < 1:
         raise WinbackError(f"--horizon-days must be at least 1, got {horizon_days}")
     check_window_is_complete(transactions, cutoff, horizon_days)
-    candidates = candidates if candidates is not None else default_candidates()
     history = transactions[transactions["timestamp"].dt.normalize() <= pd.Timestamp(cutoff)]
     on_step(f"building features at {cutoff}")
     features = build_features(history, cutoff, config).features
     if features.empty:
         raise WinbackError(f"no transaction on or before cutoff {cutoff}")
-    context = EvaluationContext(history, features, cutoff, horizon_days)
+    context = EvaluationContext(history, features, cutoff, horizon_days, config)
     customers = pd.Index(features["customer_id"], name="customer_id")
     labels = window_labels(transactions, customers, cutoff, horizon_days)
     result = EvaluationResult(

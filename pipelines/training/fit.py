@@ -21,17 +21,12 @@ from typing import Any
 import pandas as pd
 
 from features.build import build_features, to_date
-from features.config import FeatureConfig, load_feature_config
+from features.config import FeatureConfig
 from features.errors import WinbackError
 from models.boosting import DormancyClassifier, SpendRegressor, design_matrix
 from models.btyd import BTYDModel
 from models.scorer import WinbackScorer
-from pipelines.training.evaluation import (
-    MODEL_CANDIDATES,
-    Candidate,
-    EvaluationContext,
-    window_labels,
-)
+from pipelines.training.evaluation import window_labels
 
 
 @dataclass
@@ -123,14 +118,13 @@ class TrainingReport:
 def train_scorer(
     transactions: pd.DataFrame,
     as_of: str | dt.date,
-    settings: TrainingSettings | None = None,
-    config: FeatureConfig | None = None,
+    settings: TrainingSettings,
+    config: FeatureConfig,
     on_step: Callable[[str], None] = lambda _: None,
 ) -> tuple[WinbackScorer, TrainingReport]:
-    """Fit the full scorer on data up to ``as_of`` (later rows are ignored)."""
+    """Fit the full scorer on data up to ``as_of`` (later rows are ignored), with the
+    feature rules ``config`` (the scorer keeps them, so scoring builds the same features)."""
     as_of = to_date(as_of)
-    settings = settings or TrainingSettings()
-    config = config or load_feature_config()
     history = transactions[transactions["timestamp"].dt.normalize() <= pd.Timestamp(as_of)]
     if history.empty:
         raise WinbackError(f"no transaction on or before as-of {as_of}")
@@ -180,20 +174,3 @@ def train_scorer(
         as_of_features=features,
     )
     return scorer, report
-
-
-def xgboost_candidate(settings: TrainingSettings | None = None) -> Candidate:
-    """The full training procedure as an evaluation candidate: it trains on the context's
-    history (which ends at the cutoff) and scores the customers at the cutoff."""
-    settings = settings or TrainingSettings()
-
-    def predict(context: EvaluationContext) -> pd.DataFrame:
-        local = TrainingSettings(**{**asdict(settings), "horizon_days": context.horizon_days})
-        scorer, _ = train_scorer(context.history, context.cutoff, local)
-        scores = scorer.score_features(context.features, context.cutoff)
-        return scores.set_index("customer_id")[["p_dormant", "predicted_spend"]]
-
-    return Candidate(name="xgboost", kind="model", predict=predict)
-
-
-MODEL_CANDIDATES["xgboost"] = xgboost_candidate

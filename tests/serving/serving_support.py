@@ -45,11 +45,12 @@ class Server:
 
 def train_and_score(folder: Path) -> ServedModel:
     """Register a small champion in a store under ``folder`` and score CDNOW with it."""
+    from features.config import load_feature_config
     from features.contract import load_transactions
     from models.boosting import MODEL_FEATURES
     from pipelines.registry import store as registry
+    from pipelines.scoring.batch import score_to_parquet
     from pipelines.training.fit import TrainingSettings, train_scorer
-    from pipelines.training.run import score_to_parquet
 
     loaded = load_transactions("cdnow")
     settings = TrainingSettings(
@@ -57,7 +58,7 @@ def train_and_score(folder: Path) -> ServedModel:
         dormancy_params={"n_estimators": 40},
         spend_params={"n_estimators": 40},
     )
-    scorer, _ = train_scorer(loaded.transactions, AS_OF, settings)
+    scorer, _ = train_scorer(loaded.transactions, AS_OF, settings, load_feature_config())
     mlflow = registry.configure_mlflow()
     with mlflow.start_run(run_name="serving tests"):
         mlflow.log_params(

@@ -29,7 +29,9 @@ def champion(tmp_path_factory, cdnow_transactions) -> tuple[WinbackScorer, str]:
     boosters, then log and promote), not ``run_training``: only a registered scorer is
     needed here, not its held-out evaluation.
     """
+    from features.config import load_feature_config
     from models.boosting import MODEL_FEATURES
+    from pipelines.registry import promotion
     from pipelines.registry import store as registry
     from pipelines.training.fit import TrainingSettings, train_scorer
 
@@ -40,12 +42,12 @@ def champion(tmp_path_factory, cdnow_transactions) -> tuple[WinbackScorer, str]:
         max_snapshots=2, dormancy_params={"n_estimators": 40}, spend_params={"n_estimators": 40}
     )
     try:
-        scorer, _ = train_scorer(cdnow_transactions, AS_OF, settings)
+        scorer, _ = train_scorer(cdnow_transactions, AS_OF, settings, load_feature_config())
         mlflow = registry.configure_mlflow()
         with mlflow.start_run(run_name="spark scoring tests"):
             mlflow.log_params({"as_of": AS_OF, "feature_schema": json.dumps(MODEL_FEATURES)})
             version = str(registry.log_scorer(mlflow, scorer).registered_model_version)
-        registry.promote(version, "spark scoring tests", manual=True)
+        promotion.promote(version, "spark scoring tests", manual=True)
         yield scorer, version
     finally:
         patcher.undo()

@@ -7,12 +7,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.config import load_feature_config
 from pipelines.cli import app
 from pipelines.registry import store as registry
 from pipelines.training.fit import TrainingSettings
 from pipelines.training.run import run_training
 
 AS_OF = "1997-09-30"
+RULES = load_feature_config()
 GOOD = TrainingSettings()  # the shipped defaults
 # One stump of depth one: a deliberately worse dormancy model.
 WORSE = TrainingSettings(
@@ -40,7 +42,7 @@ def loaded(store):
 
 @pytest.fixture(scope="module")
 def first_run(loaded):
-    return run_training(loaded, AS_OF, GOOD)
+    return run_training(loaded, AS_OF, GOOD, RULES)
 
 
 def test_first_model_becomes_champion_and_the_run_is_complete(first_run):
@@ -66,7 +68,7 @@ def test_first_model_becomes_champion_and_the_run_is_complete(first_run):
 
 
 def test_a_worse_model_does_not_take_the_alias(first_run, loaded):
-    worse = run_training(loaded, AS_OF, WORSE)
+    worse = run_training(loaded, AS_OF, WORSE, RULES)
     assert not worse.promoted
     assert "does not beat" in worse.reason
     client = mlflow.MlflowClient()
@@ -120,15 +122,18 @@ def test_champion_beats_the_baselines_on_data_it_never_saw(first_run, loaded, tm
     """Issue 5's bar: trained up to 1997-09-30, judged on the following 90 and 273 days."""
     from sklearn.metrics import roc_auc_score
 
+    from pipelines.scoring.batch import score_to_parquet
+    from pipelines.training.candidates import default_candidates
     from pipelines.training.evaluation import evaluate, window_labels
     from pipelines.training.metrics import normalized_gini
-    from pipelines.training.run import score_to_parquet
 
     scores, _ = score_to_parquet(loaded, AS_OF, tmp_path / "scores.parquet")
     scores = scores.set_index("customer_id")
     for horizon in (90, 273):
         labels = window_labels(loaded.transactions, scores.index, AS_OF, horizon)
-        reference = evaluate(loaded.transactions, AS_OF, horizon)
+        reference = evaluate(
+            loaded.transactions, AS_OF, horizon, default_candidates(), config=RULES
+        )
         auc = roc_auc_score(labels["dormant"], scores["p_dormant"])
         gini = normalized_gini(labels["future_spend"].to_numpy(), scores["predicted_spend"])
         for rival in ("days_since_last", "bgnbd", "mbgnbd"):

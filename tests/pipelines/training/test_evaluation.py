@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.config import load_feature_config
 from features.errors import WinbackError
 from pipelines.cli import app
 from pipelines.training.evaluation import (
@@ -18,6 +19,8 @@ from pipelines.training.evaluation import (
     evaluate,
     window_labels,
 )
+
+RULES = load_feature_config()
 
 
 def test_labels_use_only_the_window_after_the_cutoff():
@@ -45,7 +48,7 @@ def test_candidates_never_see_the_future(cdnow_transactions):
         features = context.features.set_index("customer_id")
         return pd.DataFrame({"p_dormant": features["days_since_last"] / 1000.0})
 
-    evaluate(cdnow_transactions, cutoff, 90, [Candidate("spy", "model", spy)])
+    evaluate(cdnow_transactions, cutoff, 90, [Candidate("spy", "model", spy)], config=RULES)
     assert seen["last"] <= pd.Timestamp(cutoff)
 
 
@@ -62,8 +65,10 @@ def test_rewriting_the_future_changes_labels_but_not_predictions(cdnow_transacti
         captured.append(frame)
         return frame
 
-    first = evaluate(cdnow_transactions, cutoff, 90, [Candidate("c", "model", capture)])
-    second = evaluate(rewritten, cutoff, 90, [Candidate("c", "model", capture)])
+    first = evaluate(
+        cdnow_transactions, cutoff, 90, [Candidate("c", "model", capture)], config=RULES
+    )
+    second = evaluate(rewritten, cutoff, 90, [Candidate("c", "model", capture)], config=RULES)
     pd.testing.assert_frame_equal(captured[0], captured[1])
     assert second.actual_spend == pytest.approx(3 * first.actual_spend)
 
@@ -75,7 +80,7 @@ def test_rewriting_the_future_changes_labels_but_not_predictions(cdnow_transacti
 def test_baselines_match_the_independently_measured_values(
     cdnow_transactions, cutoff, dormant_share, auc
 ):
-    result = evaluate(cdnow_transactions, cutoff, 90, list(BASELINES))
+    result = evaluate(cdnow_transactions, cutoff, 90, list(BASELINES), config=RULES)
     assert result.n_customers == 23_570
     assert result.dormant_share == pytest.approx(dormant_share, abs=0.001)
     assert result.metric("days_since_last", "dormancy", "auc") == pytest.approx(auc, abs=0.001)
@@ -84,7 +89,7 @@ def test_baselines_match_the_independently_measured_values(
 
 def test_incomplete_label_window_is_refused(cdnow_transactions):
     with pytest.raises(WinbackError, match="ends after the last transaction"):
-        evaluate(cdnow_transactions, "1998-06-01", 90, list(BASELINES))
+        evaluate(cdnow_transactions, "1998-06-01", 90, list(BASELINES), config=RULES)
 
 
 def test_evaluate_command_writes_json_with_models_and_baselines(tmp_path):
@@ -110,3 +115,33 @@ def test_unknown_model_is_a_one_line_error():
     )
     assert result.exit_code == 2
     assert "unknown model(s) magic" in result.output
+
+
+def test_the_xgboost_candidate_trains_with_the_rules_the_evaluation_was_given(
+    cdnow_transactions, monkeypatch
+):
+    """The features the candidate scores and the scorer it trains use one set of rules.
+
+    Before the fix the candidate trained with the default rules whatever ``config`` the
+    evaluation was given, so the scorer's features and the evaluation's disagreed.
+    """
+    from dataclasses import replace
+
+    from pipelines.training import candidates
+
+    custom = replace(RULES, cadence=replace(RULES.cadence, min_typical_gap_days=3.0))
+    used: list[object] = []
+
+    def spy_train(history, cutoff, settings, config, on_step=lambda _: None):
+        used.append(config)
+        raise _Stop
+
+    class _Stop(Exception):
+        pass
+
+    monkeypatch.setattr(candidates, "train_scorer", spy_train)
+    with pytest.raises(_Stop):
+        evaluate(
+            cdnow_transactions, "1997-09-30", 90, [candidates.xgboost_candidate()], config=custom
+        )
+    assert used == [custom]

@@ -51,12 +51,12 @@ def test_snapshot_features_ignore_everything_after_the_snapshot(cdnow_transactio
 def test_training_ignores_rows_after_the_as_of_date(cdnow_transactions):
     as_of = pd.Timestamp("1997-09-30")
     truncated = cdnow_transactions[cdnow_transactions["timestamp"] <= as_of]
-    full_scorer, _ = train_scorer(cdnow_transactions, as_of, FAST)
-    truncated_scorer, report = train_scorer(truncated, as_of, FAST)
+    full_scorer, _ = train_scorer(cdnow_transactions, as_of, FAST, FeatureConfig())
+    truncated_scorer, report = train_scorer(truncated, as_of, FAST, FeatureConfig())
     assert report.calibration_snapshot == dt.date(1997, 7, 2)
     assert full_scorer.to_dict() == truncated_scorer.to_dict()
 
 
 def test_too_little_history_is_explained(cdnow_transactions):
     with pytest.raises(WinbackError, match="training needs 2"):
-        train_scorer(cdnow_transactions, "1997-05-15", FAST)
+        train_scorer(cdnow_transactions, "1997-05-15", FAST, FeatureConfig())

@@ -1,0 +1,217 @@
+"""``winback evaluate``, ``train``, ``score`` and ``promote``: the data scientist's commands.
+
+Each command reads its settings once (``--config`` for the feature rules, the training
+options) and passes them down to :mod:`pipelines.training`, :mod:`pipelines.scoring` and
+:mod:`pipelines.registry`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from features.errors import WinbackError
+from pipelines.cli.console import (
+    advance,
+    console,
+    evaluation_tables,
+    load_report_table,
+    stage_progress,
+)
+from pipelines.cli.options import (
+    ColumnMapOption,
+    ConfigOption,
+    EngineOption,
+    MasterOption,
+    SparkConfOption,
+    TransactionsOption,
+    spark_settings,
+    user_errors_exit_2,
+)
+from pipelines.paths import DEFAULT_SCORES, quarantine_path_for
+
+app = typer.Typer()
+PANEL = "Models"
+
+
+@app.command(rich_help_panel=PANEL)
+@user_errors_exit_2
+def evaluate(
+    transactions: TransactionsOption,
+    cutoff: Annotated[
+        str, typer.Option(help="Models see data up to this date (YYYY-MM-DD) and nothing after.")
+    ],
+    horizon_days: Annotated[
+        int, typer.Option(help="Label window: (cutoff, cutoff + horizon].", min=1)
+    ] = 90,
+    out: Annotated[Path | None, typer.Option(help="Write the metrics as JSON here.")] = None,
+    models: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated models to evaluate beside the baselines (bgnbd, mbgnbd, xgboost)."
+        ),
+    ] = "bgnbd,mbgnbd",
+    column_map: ColumnMapOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Judge models out-of-time against the simple baselines.
+
+    Features and fits use only transactions up to the cutoff; labels come only from the
+    following window. Dormancy (no purchase in the window): AUC, average precision, Brier
+    score, calibration, top-decile lift. Spend in the window: normalized Gini, Spearman,
+    predicted/actual total, revenue captured by the top 10% and 20%. Baselines:
+    days_since_last (dormancy) and past_spend (spend).
+    """
+    from features.config import load_feature_config
+    from features.contract import load_transactions, parse_column_map
+    from pipelines.training.evaluation import evaluate as run_evaluation
+
+    names = tuple(name.strip() for name in models.split(",") if name.strip())
+    candidates = candidates_for(names)
+    feature_config = load_feature_config(config)
+    with stage_progress(2 + len(names) + 2) as progress:
+        advance(progress, "reading and validating transactions")
+        loaded = load_transactions(transactions, column_map=parse_column_map(column_map))
+        result = run_evaluation(
+            loaded.transactions,
+            cutoff,
+            horizon_days,
+            candidates,
+            config=feature_config,
+            on_step=lambda step: advance(progress, step),
+        )
+    for table in evaluation_tables(result):
+        console.print(table)
+    if out:
+        result.write_json(out)
+        console.print(f"[green]wrote[/green] metrics to {out}")
+
+
+def candidates_for(names: tuple[str, ...]) -> list:
+    """The named model candidates followed by the baselines; unknown names are refused."""
+    from pipelines.training.candidates import DEFAULT_MODELS, MODEL_CANDIDATES, default_candidates
+
+    unknown = [name for name in names if name not in MODEL_CANDIDATES]
+    if unknown:
+        raise WinbackError(
+            f"--models: unknown model(s) {', '.join(unknown)}; known: "
+            + ", ".join(MODEL_CANDIDATES)
+        )
+    return default_candidates(names or DEFAULT_MODELS)
+
+
+@app.command(rich_help_panel=PANEL)
+@user_errors_exit_2
+def train(
+    transactions: TransactionsOption,
+    as_of: Annotated[
+        str, typer.Option("--as-of", help="Train on data up to this date (YYYY-MM-DD).")
+    ],
+    horizon_days: Annotated[
+        int, typer.Option(help="Dormancy and spend horizon in days.", min=1)
+    ] = 90,
+    snapshot_step_days: Annotated[
+        int, typer.Option(help="Days between training snapshots.", min=1)
+    ] = 14,
+    max_snapshots: Annotated[int, typer.Option(help="At most this many snapshots.", min=2)] = 12,
+    column_map: ColumnMapOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Train XGBoost on time-split snapshots, log the run to MLflow, register it.
+
+    The last complete window (as-of minus horizon, as-of] is held out: every model and
+    baseline is judged on it. The new version becomes **champion** only if its held-out
+    dormancy AUC beats the current champion's on the same window (the first model always
+    does); otherwise it is tagged not promoted, with the reason. The feature rules
+    (--config) travel with the model: scoring builds the same features. Tracking store:
+    MLFLOW_TRACKING_URI, default sqlite under mlflow/.
+    """
+    from features.config import load_feature_config
+    from features.contract import load_transactions, parse_column_map
+    from pipelines.training.fit import TrainingSettings
+    from pipelines.training.run import run_training
+
+    settings = TrainingSettings(
+        horizon_days=horizon_days,
+        snapshot_step_days=snapshot_step_days,
+        max_snapshots=max_snapshots,
+    )
+    feature_config = load_feature_config(config)
+    with stage_progress(6 + 2 * max_snapshots) as progress:
+        advance(progress, "reading and validating transactions")
+        loaded = load_transactions(transactions, column_map=parse_column_map(column_map))
+        outcome = run_training(
+            loaded, as_of, settings, feature_config, on_step=lambda step: advance(progress, step)
+        )
+    for table in evaluation_tables(outcome.evaluation):
+        console.print(table)
+    verdict = "[green]promoted to champion[/green]" if outcome.promoted else "[yellow]not promoted"
+    console.print(f"registered winback v{outcome.version} (run {outcome.run_id}): {verdict}")
+    console.print(f"reason: {outcome.reason}", highlight=False)
+
+
+@app.command(rich_help_panel=PANEL)
+@user_errors_exit_2
+def score(
+    transactions: TransactionsOption,
+    as_of: Annotated[str, typer.Option("--as-of", help="Score at this date (YYYY-MM-DD).")],
+    out: Annotated[Path, typer.Option(help="Output Parquet file.")] = DEFAULT_SCORES,
+    model_version: Annotated[
+        int | None, typer.Option(help="Registered version to use (default: the champion).")
+    ] = None,
+    column_map: ColumnMapOption = None,
+    engine: EngineOption = "duckdb",
+    master: MasterOption = None,
+    spark_conf: SparkConfOption = None,
+) -> None:
+    """Score every customer at an as-of date with the champion (or --model-version).
+
+    Columns: customer_id, p_dormant, p_alive, expected_purchases, predicted_spend, clv,
+    expected_next_order_date, status, model_version, then the feature columns. The feature
+    rules are the ones the model was trained with.
+
+    With **--engine spark** the rows are still validated locally (DuckDB), then the feature
+    SQL runs on Spark and the model scores it there (mapInPandas); the scores are collected
+    and written to the same file, with the same metadata, as with DuckDB.
+    """
+    from features.contract import load_transactions, parse_column_map
+    from pipelines.registry import store
+    from pipelines.scoring.batch import score_to_parquet
+
+    settings = spark_settings(engine, master, spark_conf)
+    # Before reading millions of rows: a missing champion or version fails in a second.
+    store.resolve_version(model_version)
+    with stage_progress(3) as progress:
+        advance(progress, "reading and validating transactions")
+        loaded = load_transactions(
+            transactions,
+            column_map=parse_column_map(column_map),
+            quarantine_path=quarantine_path_for(out),
+        )
+        advance(
+            progress, "loading the model and scoring" + (" on Spark" if engine == "spark" else "")
+        )
+        scores, version = score_to_parquet(
+            loaded, as_of, out, model_version, engine=engine, master=master, spark_conf=settings
+        )
+    console.print(load_report_table(loaded.report))
+    console.print(
+        f"[green]scored[/green] {len(scores):,} customers with winback v{version} -> {out}"
+    )
+
+
+@app.command(rich_help_panel=PANEL)
+@user_errors_exit_2
+def promote(
+    version: Annotated[int, typer.Option(help="Registered version to make champion.")],
+    reason: Annotated[str, typer.Option(help="Why, in words; recorded on the version.")],
+) -> None:
+    """Make a version champion by hand (recorded as a manual promotion with its reason)."""
+    from pipelines.registry import promotion
+
+    if not reason.strip():
+        raise WinbackError("--reason must say why the version is promoted")
+    promotion.promote(version, reason.strip(), manual=True)
+    console.print(f"winback v{version} is now champion (manual: {reason.strip()})")

@@ -1,0 +1,53 @@
+"""``winback report``: the marketer's HTML page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pipelines.cli.console import console
+from pipelines.cli.options import CampaignResultsOption, ChannelsOption, user_errors_exit_2
+from pipelines.paths import DEFAULT_LIST, DEFAULT_REPORT, DEFAULT_SCORES
+
+app = typer.Typer()
+PANEL = "Decisions"
+
+
+@app.command(rich_help_panel=PANEL)
+@user_errors_exit_2
+def report(
+    scores: Annotated[Path, typer.Option(help="Scores Parquet.")] = DEFAULT_SCORES,
+    transactions: Annotated[
+        str,
+        typer.Option(
+            "--transactions",
+            "-t",
+            help="Transactions file (CSV or Parquet) or 'cdnow', for CRR by month.",
+        ),
+    ] = "cdnow",
+    out: Annotated[Path, typer.Option(help="HTML file.")] = DEFAULT_REPORT,
+    list_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--list",
+            help="Win-back list CSV to report on (default: out/winback_list.csv when it "
+            "exists, else the list of every contact worth making).",
+        ),
+    ] = None,
+    channels: ChannelsOption = None,
+    campaign_results: CampaignResultsOption = None,
+) -> None:
+    """One self-contained HTML page (works offline) for the marketer.
+
+    Customers by status and ladder stage, cadence, ABC-XYZ, sleepers and lost revenue (rule of
+    thumb and model), CRR by month, LTV by segment, expected value against budget, campaign
+    results, and the top of the win-back list.
+    """
+    from pipelines.economics.rank import write_report
+
+    if list_path is None and DEFAULT_LIST.exists():
+        list_path = DEFAULT_LIST
+    path = write_report(scores, transactions, out, list_path, channels, campaign_results)
+    console.print(f"[green]wrote[/green] {path} (open it in a browser; it works offline)")

@@ -1,0 +1,76 @@
+"""Batch scoring: every customer at an as-of date, scored by a registered version.
+
+DuckDB builds the features and :meth:`models.scorer.WinbackScorer.score_features` scores
+them; with ``engine="spark"`` the same scorer runs in Spark (:mod:`pipelines.scoring.spark`).
+Either way the scores are written by one function with the same metadata.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from features.build import build_features, to_date
+from features.contract import LoadedTransactions
+from pipelines.featurize import no_data_before
+from pipelines.registry import store as registry
+
+
+def score_to_parquet(
+    loaded: LoadedTransactions,
+    as_of: str | dt.date,
+    out: str | Path,
+    model_version: str | int | None = None,
+    engine: str = "duckdb",
+    master: str | None = None,
+    spark_conf: Mapping[str, str] | None = None,
+) -> tuple[pd.DataFrame, str]:
+    """Score every customer at ``as_of`` with a registered version (champion by default).
+
+    ``engine="spark"`` builds the features with Spark SQL and scores them in
+    ``mapInPandas`` (:mod:`pipelines.scoring.spark`); the scores come back to the driver and
+    are written by the same code as DuckDB's, so the file is the same either way.
+    """
+    as_of = to_date(as_of)
+    scorer, version = registry.load_scorer(model_version)
+    version_text = str(version.version)
+    if engine == "spark":
+        from pipelines.scoring.spark import score_transactions_spark
+
+        scores = score_transactions_spark(
+            loaded.transactions, scorer, as_of, version_text, master, spark_conf
+        )
+        if scores.empty:
+            raise no_data_before(loaded, as_of)
+    else:
+        table = build_features(loaded.transactions, as_of, scorer.feature_config, engine=engine)
+        if table.features.empty:  # score_features refuses an empty table
+            raise no_data_before(loaded, as_of)
+        scores = scorer.score_features(table.features, as_of, model_version=version_text)
+    write_scores_parquet(scores, out, as_of, scorer.horizon_days, version_text)
+    return scores, version_text
+
+
+def write_scores_parquet(
+    scores: pd.DataFrame, out: str | Path, as_of: dt.date, horizon_days: int, model_version: str
+) -> Path:
+    """Write scores with the ``winback.*`` metadata that ``winback rank`` and ``report`` read."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = pa.Table.from_pandas(scores, preserve_index=False)
+    metadata = dict(arrow.schema.metadata or {})
+    metadata.update(
+        {
+            b"winback.as_of": as_of.isoformat().encode(),
+            b"winback.horizon_days": str(horizon_days).encode(),
+            b"winback.model_version": model_version.encode(),
+        }
+    )
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(arrow.replace_schema_metadata(metadata), out)
+    return out
