@@ -36,10 +36,27 @@ def _g(value: float | None) -> str:
 
 
 def render_markdown(r: dict[str, Any]) -> str:
-    m, data = r["machine"], r["data"]
-    repeat, ref_repeat = r["repeat"], r["reference_repeat"]
+    """RESULTS.md: how the run went, the targets, machine, data, (a) to (d), checks, errors."""
     lines: list[str] = []
     add = lines.append
+    for section in (
+        _header_section,
+        _targets_section,
+        _machine_section,
+        _data_section,
+        _features_section,
+        _fitting_section,
+        _scoring_section,
+        _spark_section,
+        _checks_section,
+        _errors_section,
+    ):
+        section(r, add)
+    return "\n".join(lines) + "\n"
+
+
+def _header_section(r: dict[str, Any], add) -> None:
+    repeat, ref_repeat = r["repeat"], r["reference_repeat"]
     wall_minutes = r["wall_seconds"] / 60
     add(f"# Benchmark results: {r['size']} size")
     add("")
@@ -48,7 +65,7 @@ def render_markdown(r: dict[str, Any]) -> str:
         f"size) on {r['started_at']}. Do not edit by hand: the next run rewrites this file."
     )
     add("")
-    generated = data.get("generated_seconds")
+    generated = r["data"].get("generated_seconds")
     add(
         f"**Whole run: {wall_minutes:.1f} min** wall time"
         + (
@@ -69,6 +86,9 @@ def render_markdown(r: dict[str, Any]) -> str:
         "time ratio = our time / reference time."
     )
     add("")
+
+
+def _targets_section(r: dict[str, Any], add) -> None:
     add("## Targets")
     add("")
     add("| target | measured | goal | met |")
@@ -92,6 +112,9 @@ def render_markdown(r: dict[str, Any]) -> str:
         )
         add("")
 
+
+def _machine_section(r: dict[str, Any], add) -> None:
+    m = r["machine"]
     add("## Machine")
     add("")
     add("| | |")
@@ -120,6 +143,9 @@ def render_markdown(r: dict[str, Any]) -> str:
         add(f"| {name} | {version} |")
     add("")
 
+
+def _data_section(r: dict[str, Any], add) -> None:
+    data = r["data"]
     add("## Data")
     add("")
     add(
@@ -131,11 +157,8 @@ def render_markdown(r: dict[str, Any]) -> str:
     )
     add("")
 
-    _features_section(r, add)
-    _fitting_section(r, add)
-    _scoring_section(r, add)
-    _spark_section(r, add)
 
+def _checks_section(r: dict[str, Any], add) -> None:
     add("## Checks")
     add("")
     add("| check | result | detail |")
@@ -144,17 +167,20 @@ def render_markdown(r: dict[str, Any]) -> str:
         detail = {k: v for k, v in check.items() if k != "ok"}
         add(f"| {name} | {'ok' if check['ok'] else '**FAILED**'} | `{_compact(detail)}` |")
     add("")
-    if r["errors"]:
-        add("## Steps that failed")
+
+
+def _errors_section(r: dict[str, Any], add) -> None:
+    if not r["errors"]:
+        return
+    add("## Steps that failed")
+    add("")
+    for name, error in r["errors"].items():
+        add(f"- **{name}**:")
         add("")
-        for name, error in r["errors"].items():
-            add(f"- **{name}**:")
-            add("")
-            add("```")
-            add(error)
-            add("```")
-        add("")
-    return "\n".join(lines) + "\n"
+        add("```")
+        add(error)
+        add("```")
+    add("")
 
 
 def _fmt_measured(value: float | None, unit: str) -> str:
