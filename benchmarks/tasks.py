@@ -45,10 +45,12 @@ def features_duckdb(
     ``memory_limit`` is the product's DuckDB memory cap (``WINBACK_DUCKDB_MEMORY_LIMIT``).
     """
     from features.build import build_features
+    from features.config import load_feature_config
 
     transactions, load_seconds = _load_transactions(data)
+    rules = load_feature_config()
     table, stats = best_of(
-        repeat, lambda: build_features(transactions, as_of, memory_limit=memory_limit)
+        repeat, lambda: build_features(transactions, as_of, rules, memory_limit=memory_limit)
     )
     _write(table.features.loc[:, RFM_COLUMNS], out_rfm)
     _write(table.features, out_full)
@@ -262,7 +264,7 @@ def score_xgboost(features: str, repeat: int, n_trees: int = 100, train_rows: in
     """XGBoost batch scoring: ``inplace_predict`` vs ``predict(DMatrix(...))``."""
     import xgboost as xgb
 
-    from features.build import FLOAT_COLUMNS, INTEGER_COLUMNS
+    from features.table import FLOAT_COLUMNS, INTEGER_COLUMNS
 
     columns = list(INTEGER_COLUMNS + FLOAT_COLUMNS)  # every numeric feature column
     frame = pd.read_parquet(features, columns=columns + ["status"])
@@ -297,8 +299,10 @@ def score_xgboost(features: str, repeat: int, n_trees: int = 100, train_rows: in
 
 def features_spark(data: str, as_of: str, out_full: str, master: str, repeat: int) -> dict:
     """The same feature SQL on PySpark (local mode here), reading the Parquet file."""
+    from features.config import load_feature_config
     from features.spark import build_features_spark, get_spark
 
+    rules = load_feature_config()
     with measured(include_children=True) as session:
         get_spark(master)
     runs: list[tuple[float, float]] = []
@@ -306,7 +310,7 @@ def features_spark(data: str, as_of: str, out_full: str, master: str, repeat: in
     rss_before, peak = None, 0.0
     for _ in range(repeat):
         with measured(include_children=True) as run:
-            table = build_features_spark(data, as_of, master=master)
+            table = build_features_spark(data, as_of, rules, master=master)
         runs.append((run.seconds, run.cpu_seconds))
         rss_before = rss_before or run.rss_before_mb
         peak = max(peak, run.peak_rss_mb)

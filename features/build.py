@@ -1,82 +1,41 @@
 """Build the per-customer feature table at an as-of date.
 
 One implementation serves training, batch scoring, the service and the notebooks: all of
-them call :func:`build_features` on clean transactions (see :mod:`features.contract`).
+them call :func:`build_features` on clean transactions (see :mod:`features.contract`) with
+the feature rules their caller loaded (:func:`features.config.load_feature_config`).
+``engine="spark"`` hands the same SQL to :mod:`features.spark`, imported only then.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from features.config import FeatureConfig, load_feature_config
+from features.config import FeatureConfig
 from features.duckdb_engine import connect
 from features.errors import WinbackError
-from features.sql import DUCKDB, FEATURE_COLUMNS, feature_sql
+from features.sql import DUCKDB, feature_sql
+from features.table import FeatureTable, normalise_feature_types, to_date
 
-INTEGER_COLUMNS = ("frequency", "recency", "T", "n_orders", "days_since_last")
-FLOAT_COLUMNS = (
-    "monetary_value",
-    "total_spend",
-    "avg_order_value",
-    "typical_gap_days",
-    "overdue_cycles",
-)
 #: ``duckdb`` runs in-process (the default, up to tens of millions of rows on one machine);
 #: ``spark`` runs the same SQL on PySpark (see :mod:`features.spark`).
 ENGINES = ("duckdb", "spark")
-DATE_COLUMNS = ("first_purchase", "last_purchase")
-
-
-@dataclass
-class FeatureTable:
-    """The feature table plus the row accounting of the as-of cut."""
-
-    features: pd.DataFrame
-    as_of: dt.date
-    rows_used: int
-    rows_after_as_of: int
-    customers_without_purchase: int
-
-    def write_parquet(self, path: str | Path) -> Path:
-        """Write the table; the as-of date travels in the Parquet metadata."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        table = pa.Table.from_pandas(self.features, preserve_index=False)
-        metadata = dict(table.schema.metadata or {})
-        metadata[b"winback.as_of"] = self.as_of.isoformat().encode()
-        pq.write_table(table.replace_schema_metadata(metadata), path)
-        return path
-
-
-def to_date(value: str | dt.date | dt.datetime | pd.Timestamp) -> dt.date:
-    """Accept 'YYYY-MM-DD', a date, a datetime or a Timestamp; return a date."""
-    if isinstance(value, pd.Timestamp | dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise WinbackError(f"as-of date {value!r} is not of the form YYYY-MM-DD") from None
 
 
 def build_features(
     transactions: pd.DataFrame,
     as_of: str | dt.date | pd.Timestamp,
-    config: FeatureConfig | None = None,
+    config: FeatureConfig,
     engine: str = "duckdb",
     master: str | None = None,
     spark_conf: Mapping[str, str] | None = None,
     memory_limit: str | None = None,
+    population_gap_days: float | None = None,
 ) -> FeatureTable:
     """One row per customer with at least one purchase day on or before ``as_of``.
 
@@ -89,6 +48,9 @@ def build_features(
     :func:`features.spark.build_features_spark` and ignored by DuckDB. ``memory_limit``
     (e.g. ``"1GB"``) caps DuckDB's working memory (default: ``WINBACK_DUCKDB_MEMORY_LIMIT``,
     else DuckDB's own default; see :mod:`features.duckdb_engine`).
+
+    ``population_gap_days``: the gap one-time buyers get, taken from a reference population
+    instead of this table's repeat buyers (see :mod:`features.population`).
     """
     if engine not in ENGINES:
         raise WinbackError(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}")
@@ -96,13 +58,17 @@ def build_features(
         from features.spark import DEFAULT_MASTER, build_features_spark
 
         return build_features_spark(
-            transactions, as_of, config, master=master or DEFAULT_MASTER, spark_conf=spark_conf
+            transactions,
+            as_of,
+            config,
+            master=master or DEFAULT_MASTER,
+            spark_conf=spark_conf,
+            population_gap_days=population_gap_days,
         )
     as_of = to_date(as_of)
-    config = config or load_feature_config()
     has_order_id = "order_id" in transactions.columns
     has_product = "product" in transactions.columns
-    sql = feature_sql("tx", as_of, config, has_order_id, has_product, DUCKDB)
+    sql = feature_sql("tx", as_of, config, has_order_id, has_product, DUCKDB, population_gap_days)
     con = connect(memory_limit)
     try:
         con.register("tx", transactions)
@@ -142,17 +108,3 @@ def _count_missing(returners: pa.Array, customer_ids: pa.ChunkedArray) -> int:
         return 0
     present = pc.is_in(returners, value_set=customer_ids.combine_chunks())
     return len(returners) - int(pc.sum(present).as_py() or 0)
-
-
-def normalise_feature_types(features: pd.DataFrame) -> pd.DataFrame:
-    """Same dtypes whichever engine produced the table."""
-    features = features.loc[:, list(FEATURE_COLUMNS)].copy()
-    for column in INTEGER_COLUMNS:
-        features[column] = features[column].astype("int64")
-    for column in DATE_COLUMNS:
-        features[column] = pd.to_datetime(features[column]).astype("datetime64[us]")
-    for column in FLOAT_COLUMNS:
-        features[column] = features[column].astype("float64")
-    for column in ("customer_id", "status", "abc", "xyz", "ladder_stage", "favorite_product"):
-        features[column] = features[column].astype("object").where(features[column].notna(), None)
-    return features.reset_index(drop=True)

@@ -251,22 +251,49 @@ def load_transactions(
         rows_read = con.execute("SELECT COUNT(*) FROM raw_input").fetchall()[0][0]
         if rows_read == 0:
             raise TransactionsError(f"{source_name}: has a header but no rows")
+        con.execute(_typed_table_sql(resolved, types, now))
+        optional_names = [n for n in OPTIONAL_COLUMNS if n in resolved]
+        clean, reasons, quarantine = _split_typed_rows(con, optional_names)
+    finally:
+        con.close()
 
-        cid = f"NULLIF(TRIM(CAST({_quote(resolved['customer_id'])} AS VARCHAR)), '')"
-        ts = _timestamp_expression(resolved["timestamp"], types[resolved["timestamp"]])
-        amount = f"TRY_CAST(TRIM(CAST({_quote(resolved['amount'])} AS VARCHAR)) AS DOUBLE)"
-        optional_select = []
-        for name in OPTIONAL_COLUMNS:
-            if name not in resolved:
-                continue
-            col = _quote(resolved[name])
-            if name == "quantity":
-                optional_select.append(f"TRY_CAST(CAST({col} AS VARCHAR) AS DOUBLE) AS quantity")
-            else:
-                optional_select.append(f"NULLIF(TRIM(CAST({col} AS VARCHAR)), '') AS {name}")
-        now_literal = now.strftime("%Y-%m-%d %H:%M:%S")
-        con.execute(
-            f"""
+    clean["customer_id"] = clean["customer_id"].astype(str)
+    clean["timestamp"] = pd.to_datetime(clean["timestamp"]).astype("datetime64[us]")
+    report = LoadReport(
+        source=source_name,
+        rows_read=int(rows_read),
+        rows_accepted=len(clean),
+        quarantined_by_reason={k: int(v) for k, v in reasons.items()},
+        duplicate_rows=int(clean.duplicated().sum()),
+        return_rows=int((clean["amount"] < 0).sum()),
+    )
+    if len(quarantine) and quarantine_path is not None:
+        quarantine_path = Path(quarantine_path)
+        quarantine_path.parent.mkdir(parents=True, exist_ok=True)
+        quarantine.to_csv(quarantine_path, index=False)
+        report.quarantine_path = str(quarantine_path)
+    if not report.reconciles:  # pragma: no cover - a bug, never a data problem
+        raise AssertionError(f"row counts do not reconcile: {report.to_dict()}")
+    return LoadedTransactions(transactions=clean, quarantine=quarantine, report=report)
+
+
+def _typed_table_sql(resolved: dict[str, str], types: dict[str, str], now: dt.datetime) -> str:
+    """``typed``: every raw row parsed into contract types, with the reason it is rejected
+    (NULL for an accepted row)."""
+    cid = f"NULLIF(TRIM(CAST({_quote(resolved['customer_id'])} AS VARCHAR)), '')"
+    ts = _timestamp_expression(resolved["timestamp"], types[resolved["timestamp"]])
+    amount = f"TRY_CAST(TRIM(CAST({_quote(resolved['amount'])} AS VARCHAR)) AS DOUBLE)"
+    optional_select = []
+    for name in OPTIONAL_COLUMNS:
+        if name not in resolved:
+            continue
+        col = _quote(resolved[name])
+        if name == "quantity":
+            optional_select.append(f"TRY_CAST(CAST({col} AS VARCHAR) AS DOUBLE) AS quantity")
+        else:
+            optional_select.append(f"NULLIF(TRIM(CAST({col} AS VARCHAR)), '') AS {name}")
+    now_literal = now.strftime("%Y-%m-%d %H:%M:%S")
+    return f"""
             CREATE TEMP TABLE typed AS
             WITH parsed AS (
                 SELECT source_row, {cid} AS p_customer_id, {ts} AS p_timestamp,
@@ -282,46 +309,29 @@ def load_transactions(
                 END AS reason
             FROM parsed
             """
-        )
-        optional_names = [n for n in OPTIONAL_COLUMNS if n in resolved]
-        clean = con.execute(
-            "SELECT p_customer_id AS customer_id, p_timestamp AS timestamp, p_amount AS amount"
-            + "".join(f", {n}" for n in optional_names)
-            + " FROM typed WHERE reason IS NULL ORDER BY source_row"
-        ).df()
-        reasons = dict(
-            con.execute(
-                "SELECT reason, COUNT(*) FROM typed WHERE reason IS NOT NULL "
-                "GROUP BY reason ORDER BY reason"
-            ).fetchall()
-        )
-        quarantine = (
-            con.execute(
-                "SELECT r.*, t.reason FROM typed t JOIN raw_input r USING (source_row) "
-                "WHERE t.reason IS NOT NULL ORDER BY source_row"
-            ).df()
-            if reasons
-            else pd.DataFrame(columns=["source_row", "reason"])
-        )
-    finally:
-        con.close()
 
-    clean["customer_id"] = clean["customer_id"].astype(str)
-    clean["timestamp"] = pd.to_datetime(clean["timestamp"]).astype("datetime64[us]")
-    duplicate_rows = int(clean.duplicated().sum())
-    report = LoadReport(
-        source=source_name,
-        rows_read=int(rows_read),
-        rows_accepted=len(clean),
-        quarantined_by_reason={k: int(v) for k, v in reasons.items()},
-        duplicate_rows=duplicate_rows,
-        return_rows=int((clean["amount"] < 0).sum()),
+
+def _split_typed_rows(
+    con: duckdb.DuckDBPyConnection, optional_names: list[str]
+) -> tuple[pd.DataFrame, dict[str, int], pd.DataFrame]:
+    """The accepted rows, the count of rejected rows by reason, and the rejected raw rows."""
+    clean = con.execute(
+        "SELECT p_customer_id AS customer_id, p_timestamp AS timestamp, p_amount AS amount"
+        + "".join(f", {n}" for n in optional_names)
+        + " FROM typed WHERE reason IS NULL ORDER BY source_row"
+    ).df()
+    reasons = dict(
+        con.execute(
+            "SELECT reason, COUNT(*) FROM typed WHERE reason IS NOT NULL "
+            "GROUP BY reason ORDER BY reason"
+        ).fetchall()
     )
-    if len(quarantine) and quarantine_path is not None:
-        quarantine_path = Path(quarantine_path)
-        quarantine_path.parent.mkdir(parents=True, exist_ok=True)
-        quarantine.to_csv(quarantine_path, index=False)
-        report.quarantine_path = str(quarantine_path)
-    if not report.reconciles:  # pragma: no cover - a bug, never a data problem
-        raise AssertionError(f"row counts do not reconcile: {report.to_dict()}")
-    return LoadedTransactions(transactions=clean, quarantine=quarantine, report=report)
+    quarantine = (
+        con.execute(
+            "SELECT r.*, t.reason FROM typed t JOIN raw_input r USING (source_row) "
+            "WHERE t.reason IS NOT NULL ORDER BY source_row"
+        ).df()
+        if reasons
+        else pd.DataFrame(columns=["source_row", "reason"])
+    )
+    return clean, reasons, quarantine

@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from features.build import FeatureTable, normalise_feature_types, to_date
-from features.config import FeatureConfig, load_feature_config
+from features.config import FeatureConfig
 from features.errors import WinbackError
 from features.sql import SPARK, feature_sql
+from features.table import FeatureTable, normalise_feature_types, to_date
 
 if TYPE_CHECKING:  # pyspark is imported lazily: its import alone takes about a second
     from pyspark.sql import DataFrame as SparkDataFrame
@@ -168,18 +168,19 @@ def read_transactions(
 def feature_dataframe_spark(
     transactions: pd.DataFrame | str | Path,
     as_of: str | dt.date | pd.Timestamp,
-    config: FeatureConfig | None = None,
+    config: FeatureConfig,
     master: str = DEFAULT_MASTER,
     spark_conf: Mapping[str, str] | None = None,
+    population_gap_days: float | None = None,
 ) -> SparkDataFrame:
     """The feature table as a lazy Spark DataFrame: nothing is collected to the driver.
 
-    For data that should stay on the cluster: score it with :func:`score_spark` and write
-    it with ``.write.parquet(...)``. Registers the transactions as the temporary view
-    ``tx``, which the returned DataFrame reads.
+    For data that should stay on the cluster: score it with
+    ``pipelines.scoring.spark.score_dataframe_spark`` and write it with
+    ``.write.parquet(...)``. Registers the transactions as the temporary view ``tx``,
+    which the returned DataFrame reads.
     """
     as_of = to_date(as_of)
-    config = config or load_feature_config()
     spark = get_spark(master, spark_conf)
     sdf = read_transactions(spark, transactions)
     missing = [c for c in ("customer_id", "timestamp", "amount") if c not in sdf.columns]
@@ -196,6 +197,7 @@ def feature_dataframe_spark(
         has_order_id="order_id" in sdf.columns,
         has_product="product" in sdf.columns,
         dialect=SPARK,
+        population_gap_days=population_gap_days,
     )
     return spark.sql(sql)
 
@@ -203,9 +205,10 @@ def feature_dataframe_spark(
 def build_features_spark(
     transactions: pd.DataFrame | str | Path,
     as_of: str | dt.date | pd.Timestamp,
-    config: FeatureConfig | None = None,
+    config: FeatureConfig,
     master: str = DEFAULT_MASTER,
     spark_conf: Mapping[str, str] | None = None,
+    population_gap_days: float | None = None,
 ) -> FeatureTable:
     """:func:`features.build.build_features` on Spark: same SQL, same table, same dtypes.
 
@@ -215,7 +218,11 @@ def build_features_spark(
     """
     as_of = to_date(as_of)
     spark = get_spark(master, spark_conf)
-    features = _to_pandas(feature_dataframe_spark(transactions, as_of, config, master, spark_conf))
+    features = _to_pandas(
+        feature_dataframe_spark(
+            transactions, as_of, config, master, spark_conf, population_gap_days
+        )
+    )
     counts = spark.sql(
         f"""SELECT
                 COUNT(*) AS n_rows,
@@ -234,75 +241,6 @@ def build_features_spark(
         rows_after_as_of=rows_after,
         customers_without_purchase=int(counts["customers_in_window"]) - len(features),
     )
-
-
-#: Columns :func:`score_spark` returns: the customer id, then ``BTYDModel.predict``'s.
-BTYD_SCORE_COLUMNS = (
-    "p_alive",
-    "p_dormant",
-    "expected_purchases",
-    "expected_next_order_date",
-    "predicted_spend",
-    "clv",
-)
-
-
-def score_spark(
-    features_sdf: SparkDataFrame,
-    btyd_model: Any,
-    as_of: str | dt.date | pd.Timestamp,
-    horizon_days: float = 90.0,
-) -> SparkDataFrame:
-    """BTYD scores for every customer of a Spark feature table, computed with ``mapInPandas``.
-
-    ``btyd_model`` is a fitted :class:`models.btyd.BTYDModel` (or any model with
-    ``to_dict()``, ``from_dict()`` and ``predict(features, as_of, horizon_days)``). Workers
-    receive its plain-dict state, not a pickle of the object, rebuild it once per task and
-    score each Arrow batch with the same vectorised closed forms as pandas scoring, so the
-    results are the same (``tests/spark`` checks it on CDNOW). Returns a lazy DataFrame with
-    ``customer_id`` and :data:`BTYD_SCORE_COLUMNS` (``expected_next_order_date`` is a
-    timestamp without time zone, null when beyond two years).
-
-    On a cluster the executors need winback installed (``pip install`` the wheel, or ship it
-    with ``--py-files``).
-    """
-    from pyspark.sql.types import (
-        DoubleType,
-        StringType,
-        StructField,
-        StructType,
-        TimestampNTZType,
-    )
-
-    model_class, state = type(btyd_model), btyd_model.to_dict()
-    as_of_ts = pd.Timestamp(to_date(as_of))
-    schema = StructType(
-        [StructField("customer_id", StringType(), False)]
-        + [
-            StructField(
-                name,
-                TimestampNTZType() if name == "expected_next_order_date" else DoubleType(),
-                True,
-            )
-            for name in BTYD_SCORE_COLUMNS
-        ]
-    )
-    needed = ["customer_id", "frequency", "recency", "T", "monetary_value"]
-    missing = [c for c in needed if c not in features_sdf.columns]
-    if missing:
-        raise SparkEngineError(f"features lack column(s) {', '.join(missing)} needed to score")
-
-    def score_batches(batches):
-        model = model_class.from_dict(state)
-        for batch in batches:
-            scores = model.predict(batch, as_of_ts, horizon_days)
-            scores.insert(0, "customer_id", batch["customer_id"].to_numpy())
-            scores["expected_next_order_date"] = scores["expected_next_order_date"].astype(
-                "datetime64[us]"
-            )
-            yield scores.loc[:, ["customer_id", *BTYD_SCORE_COLUMNS]]
-
-    return features_sdf.select(*needed).mapInPandas(score_batches, schema)
 
 
 def _to_pandas(sdf: SparkDataFrame) -> pd.DataFrame:

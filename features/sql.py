@@ -16,6 +16,10 @@ Definitions (daily granularity, compatible with
 * ``typical_gap_days`` = median gap between purchase days, at least
   ``min_typical_gap_days``; one-time buyers get the population median of repeaters;
 * nothing after the as-of date is read.
+
+The rules that depend on the population (the one-time buyers' gap, ABC, the advocate
+stage of the ladder) are not spelled here: they are rendered from :mod:`features.rules`,
+which the service evaluates in Python with the same definitions.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from features.config import FeatureConfig
+from features.rules import abc_class, ladder_stage, typical_gap_days
 
 FEATURE_COLUMNS = (
     "customer_id",
@@ -78,65 +83,32 @@ def feature_sql(
     has_order_id: bool,
     has_product: bool,
     dialect: Dialect = DUCKDB,
+    population_gap_days: float | None = None,
 ) -> str:
     """SQL computing one row per customer from transactions in ``table`` up to ``as_of``.
 
     ``table`` must have ``customer_id``, ``timestamp``, ``amount`` and, if the flags say so,
-    ``order_id`` and ``product``.
+    ``order_id`` and ``product``. ``population_gap_days`` replaces the population's median
+    gap (what one-time buyers get) by the value of a reference population, e.g. the scored
+    snapshot's when the service builds the features of a few customers.
     """
     d = dialect
     as_of_sql = f"DATE '{as_of.isoformat()}'"
-    cad, st, abc, xyz, lad = config.cadence, config.status, config.abc, config.xyz, config.ladder
+    st, xyz = config.status, config.xyz
+    population = _population_sql(population_gap_days)
+    gap_sql = typical_gap_days(config.cadence).to_sql(
+        {"median_gap": "c.median_gap", "population_gap": "p.population_gap"}
+    )
+    abc_sql = abc_class(config.abc).to_sql(
+        {name: f"k.{name}" for name in ("total_spend", "revenue_before", "revenue_total")}
+    )
+    ladder_sql = ladder_stage(config.ladder).to_sql()
     # STRING, not VARCHAR: DuckDB reads it as VARCHAR, Spark rejects VARCHAR without a length.
     order_key = "order_id" if has_order_id else "CAST(NULL AS STRING)"
     product = "product" if has_product else "CAST(NULL AS STRING)"
-    # Without order ids an order is a non-negative line: counted in the monthly aggregate and
-    # summed per customer, with the total spend, so that no extra aggregate reads the lines.
-    # With order ids the distinct count needs the lines (an order may span months).
     month_index = "(EXTRACT(YEAR FROM {0}) * 12 + EXTRACT(MONTH FROM {0}))"
-    if not has_order_id:
-        month_orders = ",\n           SUM(CASE WHEN amount >= 0 THEN 1 ELSE 0 END) AS month_orders"
-        n_orders = "SUM(month_orders)"
-        order_counts = ""
-        orders_join = ""
-        n_orders_column = "s.n_orders"
-    else:
-        month_orders = ""
-        n_orders = "0"
-        order_counts = """order_counts AS (
-    SELECT customer_id,
-           COUNT(DISTINCT CASE WHEN amount >= 0 THEN order_key END) AS n_orders
-    FROM lines
-    GROUP BY customer_id
-),
-"""
-        orders_join = "\n    JOIN order_counts o ON o.customer_id = c.customer_id"
-        n_orders_column = "o.n_orders"
-    # Only the CTEs the inputs need: DuckDB materializes a CTE read more than once (``lines``
-    # when the empty product branch also read it), which cost more than an aggregate.
-    if has_product:
-        favorite = """product_counts AS (
-    SELECT customer_id, product, COUNT(*) AS n_lines, SUM(amount) AS product_spend
-    FROM lines
-    WHERE product IS NOT NULL AND amount >= 0
-    GROUP BY customer_id, product
-),
-favorite AS (
-    SELECT customer_id, product AS favorite_product
-    FROM (
-        SELECT customer_id, product,
-               ROW_NUMBER() OVER (PARTITION BY customer_id
-                                  ORDER BY n_lines DESC, product_spend DESC, product) AS rank
-        FROM product_counts
-    ) ranked_products
-    WHERE rank = 1
-),
-"""
-        favorite_join = "    LEFT JOIN favorite f ON f.customer_id = c.customer_id"
-        favorite_column = "f.favorite_product"
-    else:
-        favorite = favorite_join = ""
-        favorite_column = "CAST(NULL AS STRING)"
+    month_orders, n_orders, order_counts, orders_join, n_orders_column = _order_parts(has_order_id)
+    favorite, favorite_join, favorite_column = _favorite_parts(has_product)
     return f"""
 WITH lines AS (
     SELECT customer_id, CAST(timestamp AS DATE) AS day, amount,
@@ -168,9 +140,7 @@ per_customer AS (
     GROUP BY customer_id
 ),
 population AS (
-    SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY median_gap) AS population_gap
-    FROM per_customer
-    WHERE median_gap IS NOT NULL
+    {population}
 ),
 monthly AS (
     SELECT customer_id, {month_index.format("day")} AS month_number,
@@ -199,9 +169,7 @@ spend AS (
            c.first_day AS first_purchase,
            c.last_day AS last_purchase,
            {d.days_between("c.last_day", as_of_sql)} AS days_since_last,
-           GREATEST(COALESCE(c.median_gap, p.population_gap,
-                             {_number(cad.default_typical_gap_days)}),
-                    {_number(cad.min_typical_gap_days)}) AS typical_gap_days,
+           {gap_sql} AS typical_gap_days,
            s.total_spend AS spend_sum, s.spend_sum_squares,
            {month_index.format(as_of_sql)} - {month_index.format("c.first_day")} + 1 AS n_months,
            {favorite_column} AS favorite_product
@@ -230,14 +198,7 @@ labelled AS (
                WHEN k.overdue_cycles >= {_number(st.at_risk_cycles)} THEN 'at_risk'
                ELSE 'active'
            END AS status,
-           CASE
-               WHEN k.total_spend <= 0 OR k.revenue_total <= 0 THEN 'C'
-               WHEN COALESCE(k.revenue_before, 0.0) / k.revenue_total < {_number(abc.a_share)}
-                   THEN 'A'
-               WHEN COALESCE(k.revenue_before, 0.0) / k.revenue_total < {_number(abc.b_share)}
-                   THEN 'B'
-               ELSE 'C'
-           END AS abc,
+           {abc_sql} AS abc,
            CASE
                WHEN k.n_months < {int(xyz.min_months)} OR k.month_mean <= 0 THEN 'Z'
                WHEN SQRT(GREATEST(k.spend_sum_squares / k.n_months
@@ -253,17 +214,72 @@ labelled AS (
 SELECT customer_id, frequency, recency, T, monetary_value, n_orders, total_spend,
        avg_order_value, first_purchase, last_purchase, days_since_last, typical_gap_days,
        overdue_cycles, status, abc, xyz,
-       CASE
-           WHEN purchase_days >= {int(lad.loyal_min_purchase_days)}
-                AND T >= {int(lad.loyal_min_tenure_days)}
-                AND abc = '{lad.advocate_abc}' AND status IN ('new', 'active') THEN 'advocate'
-           WHEN purchase_days >= {int(lad.loyal_min_purchase_days)}
-                AND T >= {int(lad.loyal_min_tenure_days)} THEN 'loyal'
-           WHEN purchase_days >= {int(lad.regular_min_purchase_days)} THEN 'regular'
-           WHEN purchase_days >= {int(lad.client_min_purchase_days)} THEN 'client'
-           ELSE 'buyer'
-       END AS ladder_stage,
+       {ladder_sql} AS ladder_stage,
        favorite_product
 FROM labelled
 ORDER BY customer_id
 """
+
+
+def _population_sql(population_gap_days: float | None) -> str:
+    """The ``population`` CTE: the median gap of this table's repeat buyers, or a given one."""
+    if population_gap_days is not None:
+        return f"SELECT CAST({float(population_gap_days)!r} AS DOUBLE) AS population_gap"
+    return """SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY median_gap)
+               AS population_gap
+    FROM per_customer
+    WHERE median_gap IS NOT NULL"""
+
+
+def _order_parts(has_order_id: bool) -> tuple[str, str, str, str, str]:
+    """How orders are counted: the monthly aggregate's extra column, the per-customer sum,
+    the ``order_counts`` CTE, its join, and the column holding the count.
+
+    Without order ids an order is a non-negative line: counted in the monthly aggregate and
+    summed per customer, with the total spend, so that no extra aggregate reads the lines.
+    With order ids the distinct count needs the lines (an order may span months).
+    """
+    if not has_order_id:
+        month_orders = ",\n           SUM(CASE WHEN amount >= 0 THEN 1 ELSE 0 END) AS month_orders"
+        return month_orders, "SUM(month_orders)", "", "", "s.n_orders"
+    order_counts = """order_counts AS (
+    SELECT customer_id,
+           COUNT(DISTINCT CASE WHEN amount >= 0 THEN order_key END) AS n_orders
+    FROM lines
+    GROUP BY customer_id
+),
+"""
+    orders_join = "\n    JOIN order_counts o ON o.customer_id = c.customer_id"
+    return "", "0", order_counts, orders_join, "o.n_orders"
+
+
+def _favorite_parts(has_product: bool) -> tuple[str, str, str]:
+    """The favourite product's CTEs, their join and the column.
+
+    Only the CTEs the inputs need: DuckDB materializes a CTE read more than once (``lines``
+    when the empty product branch also read it), which cost more than an aggregate.
+    """
+    if not has_product:
+        return "", "", "CAST(NULL AS STRING)"
+    favorite = """product_counts AS (
+    SELECT customer_id, product, COUNT(*) AS n_lines, SUM(amount) AS product_spend
+    FROM lines
+    WHERE product IS NOT NULL AND amount >= 0
+    GROUP BY customer_id, product
+),
+favorite AS (
+    SELECT customer_id, product AS favorite_product
+    FROM (
+        SELECT customer_id, product,
+               ROW_NUMBER() OVER (PARTITION BY customer_id
+                                  ORDER BY n_lines DESC, product_spend DESC, product) AS rank
+        FROM product_counts
+    ) ranked_products
+    WHERE rank = 1
+),
+"""
+    return (
+        favorite,
+        "    LEFT JOIN favorite f ON f.customer_id = c.customer_id",
+        "f.favorite_product",
+    )

@@ -22,13 +22,9 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import expit, hyp2f1
 
-from models.likelihoods import (
-    MaximumLikelihoodFit,
-    MaximumLikelihoodModel,
-    feature_arrays,
-    fit_beta_geo,
-    integer_codes,
-)
+from models.estimator import MaximumLikelihoodModel, feature_arrays
+from models.likelihoods import MaximumLikelihoodFit, fit_beta_geo
+from models.patterns import integer_codes
 
 RFM_COLUMNS = ("frequency", "recency", "T")
 
@@ -54,7 +50,8 @@ class _BetaGeoFamilyModel(MaximumLikelihoodModel):
 
         ``fitter="fast"`` uses :mod:`models.likelihoods`; ``fitter="lifetimes"`` uses the
         lifetimes fitter as the reference implementation (about 40x slower at a million
-        customers). Either way only the fitted parameters are kept.
+        customers), its standard errors from our objective's Hessian at its optimum. Either
+        way only the fitted parameters are kept.
         """
         frequency, recency, T = rfm_arrays(features)
         if self.fitter == "fast":
@@ -79,11 +76,13 @@ class _BetaGeoFamilyModel(MaximumLikelihoodModel):
 
         fitter = getattr(lifetimes, self._lifetimes_fitter)(penalizer_coef=self.penalizer_coef)
         fitter.fit(frequency, recency, T)
-        return MaximumLikelihoodFit(
-            params=fitter.params_[list(self.param_names)].to_numpy(dtype=np.float64),
-            log_hessian=np.asarray(fitter._hessian_, dtype=np.float64),
-            mean_negative_log_likelihood=float(fitter._negative_log_likelihood_),
-            n_observations=len(frequency),
+        return fit_beta_geo(
+            frequency,
+            recency,
+            T,
+            modified=bool(self._dropout_offset),
+            penalizer_coef=self.penalizer_coef,
+            optimum=fitter.params_[list(self.param_names)].to_numpy(dtype=np.float64),
         )
 
     def conditional_probability_alive(

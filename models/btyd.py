@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from models.bgnbd import BetaGeoModel, ModifiedBetaGeoModel, rfm_arrays
+from models.estimator import feature_arrays
 from models.gamma_gamma import GammaGammaModel
-from models.likelihoods import feature_arrays
 
 TRANSACTION_MODELS: dict[str, type[BetaGeoModel | ModifiedBetaGeoModel]] = {
     "bgnbd": BetaGeoModel,

@@ -16,12 +16,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from models.likelihoods import (
-    MaximumLikelihoodFit,
-    MaximumLikelihoodModel,
-    feature_arrays,
-    fit_gamma_gamma,
-)
+from models.estimator import MaximumLikelihoodModel, feature_arrays
+from models.likelihoods import MaximumLikelihoodFit, fit_gamma_gamma
 
 if TYPE_CHECKING:
     from models.bgnbd import BetaGeoModel, ModifiedBetaGeoModel
@@ -68,11 +64,12 @@ class GammaGammaModel(MaximumLikelihoodModel):
 
         fitter = GammaGammaFitter(penalizer_coef=self.penalizer_coef)
         fitter.fit(frequency, monetary_value)
-        return MaximumLikelihoodFit(
-            params=fitter.params_[list(self.param_names)].to_numpy(dtype=np.float64),
-            log_hessian=np.asarray(fitter._hessian_, dtype=np.float64),
-            mean_negative_log_likelihood=float(fitter._negative_log_likelihood_),
-            n_observations=len(frequency),
+        # Standard errors from our objective's Hessian at lifetimes' optimum, as for our fits.
+        return fit_gamma_gamma(
+            frequency,
+            monetary_value,
+            penalizer_coef=self.penalizer_coef,
+            optimum=fitter.params_[list(self.param_names)].to_numpy(dtype=np.float64),
         )
 
     def conditional_expected_average_profit(

@@ -4,7 +4,7 @@ Why not lifetimes' fitters: they evaluate the likelihood once per customer and l
 ``autograd`` differentiate it, which takes seconds at a million customers. Here
 
 * customers are collapsed to their unique ``(x, t_x, T)`` patterns (``(x, m)`` for
-  Gamma-Gamma), weighted by how many customers share each pattern;
+  Gamma-Gamma; :mod:`models.patterns`), weighted by how many customers share each pattern;
 * every term that depends on ``x`` alone or on ``T`` alone is computed on the few unique
   values of that column and summed with pre-aggregated weights, so only the two-component
   mixture term of the likelihood is evaluated once per pattern;
@@ -19,15 +19,14 @@ parameters. Transaction models are fitted on time rescaled so that the oldest cu
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Self
 
 import numpy as np
-import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import digamma, expit, gammaln
+
+from models.patterns import unique_patterns
 
 ObjectiveWithGradient = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
@@ -38,10 +37,6 @@ _WARM_START_ROWS = 20_000
 #: Largest gradient (mean log-likelihood, log-parameters) accepted as converged: lifetimes'
 #: own tolerance. Well-determined fits end near 1e-12 after the Newton step.
 _MAX_GRADIENT = 1e-7
-#: A column of integers in ``[0, _MAX_DENSE_CODE]`` is its own code: no hashing needed.
-_MAX_DENSE_CODE = 100_000
-#: Patterns are keyed by one int64 per row while the columns' code ranges multiply below this.
-_MAX_ROW_KEYS = 2**63
 
 
 @dataclass(frozen=True)
@@ -62,46 +57,6 @@ class MaximumLikelihoodFit:
         """
         scale = np.diag(self.params)
         return scale @ np.linalg.inv(self.log_hessian) @ scale / self.n_observations
-
-
-@dataclass(frozen=True)
-class Patterns:
-    """Unique rows of some columns: per column, the unique values and each pattern's code.
-
-    ``values[j][codes[j][i]]`` is column ``j`` of pattern ``i``; ``weights[i]`` counts the
-    rows (customers) that share pattern ``i``. ``values`` may hold values no row has.
-    """
-
-    values: list[np.ndarray]
-    codes: list[np.ndarray]
-    weights: np.ndarray
-
-    def column(self, j: int) -> np.ndarray:
-        return self.values[j][self.codes[j]]
-
-
-def unique_patterns(*columns: np.ndarray) -> Patterns:
-    """Collapse equally long columns to their unique rows and count each row's customers.
-
-    Each column is first coded as integers (integer-valued columns with a small range, such
-    as day counts, are their own codes; others are hashed with ``pd.factorize``); the codes
-    are then combined into one integer per row, which sorts several times faster than
-    ``np.unique(..., axis=0)`` on a million rows.
-    """
-    encoded = [integer_codes(np.asarray(column, dtype=np.float64)) for column in columns]
-    codes = [codes for codes, _ in encoded]
-    sizes = [len(values) for _, values in encoded]
-    if math.prod(sizes) < _MAX_ROW_KEYS:
-        keys, counts = np.unique(np.ravel_multi_index(codes, sizes), return_counts=True)
-        pattern_codes = list(np.unravel_index(keys, sizes))
-    else:  # only with millions of distinct non-integer values in several columns
-        rows, counts = np.unique(np.column_stack(codes), axis=0, return_counts=True)
-        pattern_codes = list(rows.T)
-    return Patterns(
-        values=[values for _, values in encoded],
-        codes=pattern_codes,
-        weights=counts.astype(np.float64),
-    )
 
 
 class _MeanNegativeLogLikelihood:
@@ -302,11 +257,14 @@ def fit_beta_geo(
     *,
     modified: bool = False,
     penalizer_coef: float = 0.0,
+    optimum: np.ndarray | None = None,
 ) -> MaximumLikelihoodFit:
     """Maximum-likelihood BG/NBD (``modified=False``) or MBG/NBD parameters ``r, alpha, a, b``.
 
     Time is rescaled so that ``max(T) == 1`` while fitting (better conditioning, and the
     penalizer means what it means in lifetimes); ``alpha`` is returned in the input's unit.
+    ``optimum``: parameters found elsewhere (lifetimes' reference fitter), at which the fit
+    is completed without optimising (see :func:`_maximise_likelihood`).
     """
     frequency, recency, T = (np.asarray(v, dtype=np.float64) for v in (frequency, recency, T))
     if not T.max() > 0:
@@ -323,17 +281,28 @@ def fit_beta_geo(
             time_scale=time_scale,
         )
 
-    fit = _maximise_likelihood(objective_on, n_rows=len(frequency), n_params=4)
-    params = fit.params * np.array([1.0, 1.0 / time_scale, 1.0, 1.0])
+    alpha_scale = np.array([1.0, 1.0 / time_scale, 1.0, 1.0])
+    fit = _maximise_likelihood(
+        objective_on,
+        n_rows=len(frequency),
+        n_params=4,
+        optimum=None if optimum is None else np.asarray(optimum, np.float64) / alpha_scale,
+    )
+    params = fit.params * alpha_scale
     return MaximumLikelihoodFit(
         params, fit.log_hessian, fit.mean_negative_log_likelihood, fit.n_observations
     )
 
 
 def fit_gamma_gamma(
-    frequency: np.ndarray, monetary_value: np.ndarray, *, penalizer_coef: float = 0.0
+    frequency: np.ndarray,
+    monetary_value: np.ndarray,
+    *,
+    penalizer_coef: float = 0.0,
+    optimum: np.ndarray | None = None,
 ) -> MaximumLikelihoodFit:
-    """Maximum-likelihood Gamma-Gamma parameters ``p, q, v`` (only for x > 0 and m > 0)."""
+    """Maximum-likelihood Gamma-Gamma parameters ``p, q, v`` (only for x > 0 and m > 0);
+    ``optimum`` as in :func:`fit_beta_geo`."""
     frequency, monetary_value = (np.asarray(v, np.float64) for v in (frequency, monetary_value))
 
     def objective_on(rows: slice) -> GammaGammaNegativeLogLikelihood:
@@ -341,7 +310,7 @@ def fit_gamma_gamma(
             frequency[rows], monetary_value[rows], penalizer_coef=penalizer_coef
         )
 
-    return _maximise_likelihood(objective_on, n_rows=len(frequency), n_params=3)
+    return _maximise_likelihood(objective_on, n_rows=len(frequency), n_params=3, optimum=optimum)
 
 
 def numerical_hessian(
@@ -365,9 +334,18 @@ def numerical_hessian(
 
 
 def _maximise_likelihood(
-    objective_on: Callable[[slice], ObjectiveWithGradient], *, n_rows: int, n_params: int
+    objective_on: Callable[[slice], ObjectiveWithGradient],
+    *,
+    n_rows: int,
+    n_params: int,
+    optimum: np.ndarray | None = None,
 ) -> MaximumLikelihoodFit:
     """BFGS on all rows, warm-started from a sample, then one Newton step.
+
+    With ``optimum`` (natural-scale parameters of the objective, e.g. lifetimes' fit) no
+    optimisation runs: the fit is completed at that point with this objective's value and
+    Hessian, so reference fits get their standard errors exactly as ours do, without
+    reading lifetimes' private state.
 
     * The warm start is a fit on an evenly strided sample of ``_WARM_START_ROWS`` rows: from
       its optimum and inverse-Hessian estimate BFGS needs about five passes over the full
@@ -377,6 +355,11 @@ def _maximise_likelihood(
       that the standard errors need anyway, usually takes the gradient from there to
       ~1e-12, so the result is the optimum itself, not where an optimiser happened to stop.
     """
+    if optimum is not None:
+        objective, log_params = objective_on(slice(None)), np.log(optimum)
+        value, gradient = objective(log_params)
+        hessian = numerical_hessian(objective, log_params, gradient)
+        return MaximumLikelihoodFit(np.exp(log_params), hessian, value, n_rows)
     start, inverse_hessian = np.full(n_params, _INITIAL_LOG_PARAM), np.eye(n_params)
     stride = n_rows // _WARM_START_ROWS
     if stride >= 2:
@@ -407,22 +390,6 @@ def _maximise_likelihood(
     return MaximumLikelihoodFit(np.exp(log_params), hessian, value, n_rows)
 
 
-def integer_codes(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes of a float column and the values they stand for (``values[codes]``).
-
-    Integer-valued columns with a small range (day counts) are offset by their minimum
-    instead of hashed, which is several times faster; their ``values`` then cover the whole
-    range, including values no row has.
-    """
-    if len(column) and column.min() >= 0 and column.max() <= _MAX_DENSE_CODE:
-        as_int = column.astype(np.int64)
-        if np.array_equal(as_int, column):
-            low = as_int.min()
-            return as_int - low, np.arange(low, as_int.max() + 1, dtype=np.float64)
-    codes, values = pd.factorize(column)
-    return codes.astype(np.int64), np.asarray(values, dtype=np.float64)
-
-
 def _softplus(d: np.ndarray) -> np.ndarray:
     """``ln(1 + e^d)`` without overflow."""
     return np.maximum(d, 0.0) + np.log1p(np.exp(-np.abs(d)))
@@ -432,93 +399,3 @@ def _dot(u: np.ndarray, v: np.ndarray) -> float:
     """Dot product of long vectors without BLAS: threaded ``ddot`` is erratic when the cores
     are busy (10-100x slower than this in measurements here)."""
     return float(np.einsum("i,i->", u, v))
-
-
-class MaximumLikelihoodModel:
-    """What the BTYD models share: fitted state, its summary and its plain-dict form.
-
-    Fitted state is three plain attributes (``params_``, ``covariance_``, ``n_customers_``):
-    no training data and no closures, so models pickle as they are and ``to_dict`` gives
-    MLflow or BentoML something to store without pickle at all.
-    """
-
-    param_names: ClassVar[tuple[str, ...]]
-    params_: pd.Series
-    covariance_: pd.DataFrame
-    n_customers_: int
-
-    def _store_fit(self, fit: MaximumLikelihoodFit) -> None:
-        self._store(fit.params, fit.covariance(), fit.n_observations)
-
-    def _store(self, params: np.ndarray, covariance: np.ndarray, n_customers: int) -> None:
-        names = list(self.param_names)
-        self.params_ = pd.Series(params, index=names, dtype=np.float64)
-        self.covariance_ = pd.DataFrame(covariance, index=names, columns=names, dtype=np.float64)
-        self.n_customers_ = int(n_customers)
-
-    def _fitted_params(self) -> tuple[float, ...]:
-        if not hasattr(self, "params_"):
-            raise ValueError(f"{type(self).__name__} is not fitted yet; call fit(features) first")
-        return tuple(float(self.params_[name]) for name in self.param_names)
-
-    @property
-    def summary(self) -> pd.DataFrame:
-        """Estimates with delta-method standard errors and Wald 95% intervals (as lifetimes)."""
-        self._fitted_params()
-        se = pd.Series(np.sqrt(np.diag(self.covariance_.to_numpy())), index=self.params_.index)
-        return pd.DataFrame(
-            {
-                "coef": self.params_,
-                "se(coef)": se,
-                "lower 95% bound": self.params_ - 1.96 * se,
-                "upper 95% bound": self.params_ + 1.96 * se,
-            }
-        )
-
-    def to_dict(self) -> dict[str, object]:
-        """Fitted state as plain floats and lists (JSON-serialisable)."""
-        self._fitted_params()
-        return {
-            "params": {name: float(value) for name, value in self.params_.items()},
-            "covariance": self.covariance_.to_numpy().tolist(),
-            "n_customers": self.n_customers_,
-        }
-
-    @classmethod
-    def from_dict(cls, state: Mapping[str, object], **init_kwargs: object) -> Self:
-        """Rebuild a fitted model from :meth:`to_dict` output, without refitting."""
-        model = cls(**init_kwargs)
-        params = state["params"]
-        model._store(
-            np.array([params[name] for name in cls.param_names], dtype=np.float64),
-            np.asarray(state["covariance"], dtype=np.float64),
-            state["n_customers"],
-        )
-        return model
-
-
-def feature_arrays(features: pd.DataFrame, columns: Sequence[str]) -> list[np.ndarray]:
-    """The named columns of a per-customer feature frame as float64, checked.
-
-    Raised here, at the boundary, so that the error names the column and the fix rather
-    than surfacing as a NaN parameter or a failed optimisation.
-    """
-    missing = [column for column in columns if column not in features.columns]
-    if missing:
-        raise ValueError(
-            f"features lack column(s) {missing}; expected per-customer columns {list(columns)} "
-            "as produced by lifetimes.utils.summary_data_from_transaction_data"
-        )
-    arrays = []
-    for column in columns:
-        if not pd.api.types.is_numeric_dtype(features[column]):
-            raise ValueError(
-                f"column {column!r} must be numeric, got dtype {features[column].dtype}"
-            )
-        values = features[column].to_numpy(dtype=np.float64, na_value=np.nan)
-        if not np.isfinite(values).all():
-            raise ValueError(f"column {column!r} has {np.sum(~np.isfinite(values))} NaN/inf values")
-        if (values < 0).any():
-            raise ValueError(f"column {column!r} has {np.sum(values < 0)} negative values")
-        arrays.append(values)
-    return arrays

@@ -3,6 +3,11 @@
 It bundles the whole chain -- feature rules, the BTYD models (fitted at the training as-of
 date) and the XGBoost dormancy and spend models -- so that batch scoring, the MLflow pyfunc,
 the BentoML service and the notebooks all score the same way. Its state is plain JSON.
+
+:meth:`WinbackScorer.score_features` is the one scoring step every path calls: batch
+scoring on DuckDB (``pipelines.scoring.batch``), on Spark in ``mapInPandas``
+(``pipelines.scoring.spark``) and the service's on-the-fly scoring (``serving.scoring``,
+after :func:`features.population.features_against_population`).
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from typing import Any
 
 import pandas as pd
 
-from features.build import build_features, to_date
+from features.build import build_features
 from features.config import FeatureConfig
 from features.contract import load_transactions
 from features.sql import FEATURE_COLUMNS
+from features.table import to_date
 from models.boosting import DormancyClassifier, SpendRegressor, design_matrix
 from models.btyd import BTYDModel
 

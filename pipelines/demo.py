@@ -12,14 +12,15 @@ from pathlib import Path
 import pandas as pd
 
 from features.build import build_features
+from features.config import load_feature_config
 from features.contract import load_transactions
 from pipelines.cli.console import advance, stage_progress
 from pipelines.demo_economics import run_economics_stage
 from pipelines.featurize import status_summary
 from pipelines.paths import quarantine_path_for
 from pipelines.registry import store as registry
-from pipelines.training.fit import TrainingSettings
 from pipelines.scoring.batch import score_to_parquet
+from pipelines.training.fit import TrainingSettings
 from pipelines.training.run import run_training
 
 #: CDNOW runs 1997-01-01..1998-06-30; the demo stands on its last day, as a shop would today.
@@ -46,9 +47,10 @@ def run_demo(out_dir: Path) -> DemoSummary:
         step("reading and validating CDNOW")
         loaded = load_transactions("cdnow", quarantine_path=quarantine_path_for(features_path))
         step(f"building features at {DEMO_AS_OF}")
-        table = build_features(loaded.transactions, DEMO_AS_OF)
+        rules = load_feature_config()
+        table = build_features(loaded.transactions, DEMO_AS_OF, rules)
         table.write_parquet(features_path)
-        outcome = run_training(loaded, DEMO_AS_OF, settings, on_step=step)
+        outcome = run_training(loaded, DEMO_AS_OF, settings, rules, on_step=step)
         step("scoring every customer with the champion")
         scores, version = score_to_parquet(loaded, DEMO_AS_OF, scores_path)
         step("ranking the win-back list and writing the report")

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.build import FeatureTable, build_features, to_date
+from features.build import build_features
 from features.config import FeatureConfig
 from features.contract import LoadedTransactions, TransactionsSource, load_transactions
 from features.errors import WinbackError
+from features.table import FeatureTable, to_date
 
 
 class NoDataBeforeAsOf(WinbackError):

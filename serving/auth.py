@@ -1,11 +1,12 @@
 """API-key authentication for the scoring service, as ASGI middleware.
 
 Keys come from ``WINBACK_API_KEYS`` (comma-separated, each at least
-:data:`MIN_KEY_LENGTH` characters). A client sends one as ``Authorization: Bearer KEY`` or
-``X-API-Key: KEY``. Every path answers 401 without a valid key except the health probes in
-:data:`PUBLIC_PATHS`, which orchestrators call without credentials and which reveal nothing
-but "up" or "ready". ``/metrics``, ``/docs.json`` and the Swagger UI need a key: metrics
-describe traffic, and the schema is no business of an anonymous caller.
+:data:`serving.settings.MIN_KEY_LENGTH` characters; parsed in :mod:`serving.settings`). A
+client sends one as ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``. Every path answers
+401 without a valid key except the health probes in :data:`PUBLIC_PATHS`, which
+orchestrators call without credentials and which reveal nothing but "up" or "ready".
+``/metrics``, ``/docs.json`` and the Swagger UI need a key: metrics describe traffic, and
+the schema is no business of an anonymous caller.
 
 Keys are compared as SHA-256 digests with :func:`hmac.compare_digest` against every
 configured key, so the time taken says nothing about how much of a key matched, nor which
@@ -20,11 +21,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from features.errors import ConfigError
+from serving.settings import service_settings
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -32,9 +33,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-KEYS_ENV = "WINBACK_API_KEYS"
-INSECURE_ENV = "WINBACK_INSECURE"
-MIN_KEY_LENGTH = 16
 #: Paths answered without a key: liveness and readiness probes only.
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
 
@@ -46,39 +44,6 @@ _UNAUTHORIZED = json.dumps(
         "errors": [],
     }
 ).encode()
-
-
-def parse_api_keys(text: str | None) -> tuple[str, ...]:
-    """Keys from a comma-separated string; blanks are ignored, short keys refused."""
-    keys = tuple(part.strip() for part in (text or "").split(",") if part.strip())
-    short = [k for k, key in enumerate(keys, start=1) if len(key) < MIN_KEY_LENGTH]
-    if short:
-        raise ConfigError(
-            f"{KEYS_ENV}: key number {short[0]} is shorter than {MIN_KEY_LENGTH} characters; "
-            'use long random keys, e.g. `python -c "import secrets; '
-            'print(secrets.token_urlsafe(32))"`'
-        )
-    return keys
-
-
-def insecure_requested(environ: MutableMapping[str, str] | None = None) -> bool:
-    value = (environ if environ is not None else os.environ).get(INSECURE_ENV, "")
-    return value.strip().lower() in ("1", "true", "yes")
-
-
-def auth_settings(environ: MutableMapping[str, str] | None = None) -> tuple[tuple[str, ...], bool]:
-    """(keys, insecure) from the environment; raises :class:`ConfigError` if the service
-    must not start: no key and no explicit ``--insecure``."""
-    environ = environ if environ is not None else os.environ
-    keys = parse_api_keys(environ.get(KEYS_ENV))
-    insecure = insecure_requested(environ)
-    if not keys and not insecure:
-        raise ConfigError(
-            f"no API key configured: set {KEYS_ENV} (comma-separated keys of at least "
-            f"{MIN_KEY_LENGTH} characters), or start with --insecure ({INSECURE_ENV}=1) to "
-            "serve without authentication on a trusted network"
-        )
-    return keys, insecure
 
 
 def _digest(key: bytes) -> bytes:
@@ -101,8 +66,8 @@ def presented_keys(headers: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
 class APIKeyMiddleware:
     """Answer 401 to every request without a valid API key, except :data:`PUBLIC_PATHS`.
 
-    ``keys=None`` reads the keys from the environment when the server builds its app (in
-    each worker), so keys never pass through BentoML's configuration or logs.
+    ``keys=None`` takes the keys from the worker's settings (:mod:`serving.settings`) when
+    the server builds its app, so keys never pass through BentoML's configuration or logs.
     """
 
     def __init__(
@@ -110,7 +75,7 @@ class APIKeyMiddleware:
     ) -> None:
         self.app = app
         if keys is None:
-            keys, env_insecure = auth_settings()
+            keys, env_insecure = service_settings().authentication()
             insecure = env_insecure if insecure is None else insecure
         self._digests = tuple(_digest(key.encode()) for key in keys)
         self._open = not self._digests and bool(insecure)

@@ -1,38 +1,33 @@
 """What the service computes, free of HTTP: snapshot lookups and on-the-fly scoring.
 
-On-the-fly scoring runs the same chain as batch scoring (the data contract, the feature SQL
-of :mod:`features`, :meth:`models.scorer.WinbackScorer.score_features`). Three feature
-values are relative to the *population* scored together, not to the customer alone:
-
-* ``typical_gap_days`` of a one-time buyer is the median cycle of the population's
-  repeat buyers;
-* ``abc`` ranks the customer's spend against everyone else's;
-* ``ladder_stage`` is ``advocate`` only for loyal customers in ABC class A.
-
-A request holds a handful of customers, not the population the model was trained and the
-snapshot was scored on, so these three values are taken against the latest snapshot's
-population instead, as if the customer were one of its rows. A customer of the snapshot
-sent with the same transactions and the snapshot's as-of date therefore gets exactly the
-scores of the batch run (tested). Without a snapshot the request itself is the population.
+On-the-fly scoring runs the same chain as batch scoring: the data contract
+(:func:`features.contract.load_transactions`), the feature SQL
+(:func:`features.population.features_against_population`) and
+:meth:`models.scorer.WinbackScorer.score_features`. A request holds a handful of customers,
+not the population the snapshot was scored on, so the population-relative values (the
+one-time buyers' gap, ABC, the advocate stage) are taken against the latest snapshot's
+population, by the rules of :mod:`features.rules` that the feature SQL also applies. A
+customer of the snapshot sent with the same transactions and the snapshot's as-of date
+therefore gets exactly the scores of the batch run (tested). Without a snapshot the request
+itself is the population.
 """
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from features.build import build_features
-from features.config import FeatureConfig
 from features.contract import load_transactions
 from features.errors import WinbackError
-from models.scorer import SCORE_COLUMNS
+from features.population import PopulationReference, features_against_population
+from models.scorer import SCORE_COLUMNS, WinbackScorer
+from pipelines.scoring.table import read_scores
 from serving.schemas import (
     MAX_TRANSACTIONS_PER_REQUEST,
     CustomerError,
@@ -81,105 +76,6 @@ def score_from_row(row: dict[str, Any], source: str, as_of: dt.date) -> Customer
         **{name: plain[name] for name in SCORE_FIELDS},
         features=CustomerFeatures(**{name: plain[name] for name in FEATURE_FIELDS}),
     )
-
-
-# --------------------------------------------------------------------------- population
-@dataclass
-class PopulationReference:
-    """The snapshot's population, for the population-relative features of one customer.
-
-    Spends are sorted as the feature SQL ranks them (``total_spend`` descending, then
-    ``customer_id``); ``prefix[k]`` is the positive revenue of the first ``k`` customers.
-    """
-
-    one_time_buyer_gap_days: float | None
-    negated_spend: np.ndarray
-    customer_ids: list[str]
-    prefix: np.ndarray
-    position: dict[str, int]
-
-    @classmethod
-    def from_scores(cls, scores: pd.DataFrame) -> PopulationReference:
-        one_time = scores.loc[scores["frequency"] == 0, "typical_gap_days"]
-        ranked = scores.loc[:, ["customer_id", "total_spend"]].copy()
-        ranked["customer_id"] = ranked["customer_id"].astype(str)
-        ranked = ranked.sort_values(
-            ["total_spend", "customer_id"], ascending=[False, True], kind="stable"
-        )
-        spend = ranked["total_spend"].to_numpy(dtype=float)
-        ids = ranked["customer_id"].tolist()
-        return cls(
-            one_time_buyer_gap_days=float(one_time.iloc[0]) if len(one_time) else None,
-            negated_spend=-spend,
-            customer_ids=ids,
-            prefix=np.concatenate([[0.0], np.cumsum(np.maximum(spend, 0.0))]),
-            position={customer_id: k for k, customer_id in enumerate(ids)},
-        )
-
-    def abc_class(self, customer_id: str, total_spend: float, config: FeatureConfig) -> str:
-        """ABC class of a customer with ``total_spend`` placed in the snapshot's population
-        (replacing the snapshot's row of the same id), by the rule of ``features/sql.py``."""
-        start = int(np.searchsorted(self.negated_spend, -total_spend, side="left"))
-        end = int(np.searchsorted(self.negated_spend, -total_spend, side="right"))
-        index = bisect.bisect_left(self.customer_ids, customer_id, start, end)
-        before = float(self.prefix[index])
-        total = float(self.prefix[-1])
-        own = self.position.get(customer_id)
-        if own is not None:
-            own_revenue = float(self.prefix[own + 1] - self.prefix[own])
-            total -= own_revenue
-            if own < index:
-                before -= own_revenue
-        total += max(total_spend, 0.0)
-        if total_spend <= 0 or total <= 0:
-            return "C"
-        if before / total < config.abc.a_share:
-            return "A"
-        if before / total < config.abc.b_share:
-            return "B"
-        return "C"
-
-
-def _with_population(
-    transactions: pd.DataFrame,
-    as_of: dt.date,
-    config: FeatureConfig,
-    population: PopulationReference | None,
-) -> pd.DataFrame:
-    """The feature table of the request's customers, population-relative values taken
-    against ``population`` (see the module docstring)."""
-    if population is None:
-        return build_features(transactions, as_of, config).features
-    if population.one_time_buyer_gap_days is not None:
-        # The SQL gives a one-time buyer the population's gap, falling back to this default
-        # when the table has no repeat buyer: so one-time buyers are built on their own.
-        config = replace(
-            config,
-            cadence=replace(
-                config.cadence, default_typical_gap_days=population.one_time_buyer_gap_days
-            ),
-        )
-    features = build_features(transactions, as_of, config).features
-    one_time = features["frequency"] == 0
-    if population.one_time_buyer_gap_days is not None and one_time.any() and not one_time.all():
-        ids = set(features.loc[one_time, "customer_id"])
-        alone = build_features(
-            transactions[transactions["customer_id"].isin(ids)], as_of, config
-        ).features
-        features = pd.concat([features[~one_time], alone], ignore_index=True)
-    features = features.copy()
-    features["abc"] = [
-        population.abc_class(customer_id, float(spend), config)
-        for customer_id, spend in zip(features["customer_id"], features["total_spend"], strict=True)
-    ]
-    loyal = features["ladder_stage"].isin(["loyal", "advocate"])
-    advocate = (
-        loyal
-        & (features["abc"] == config.ladder.advocate_abc)
-        & features["status"].isin(["new", "active"])
-    )
-    features.loc[loyal, "ladder_stage"] = np.where(advocate[loyal], "advocate", "loyal")
-    return features
 
 
 # --------------------------------------------------------------------------- on the fly
@@ -270,7 +166,7 @@ def _frame(customers: list[tuple[int, CustomerRequest]]) -> tuple[pd.DataFrame, 
 
 
 def score_transactions(
-    scorer: Any,
+    scorer: WinbackScorer,
     model_version: str,
     customers: list[tuple[int, CustomerRequest]],
     as_of: dt.date,
@@ -295,7 +191,9 @@ def score_transactions(
                 for row in loaded.quarantine.itertuples()
             ],
         )
-    features = _with_population(loaded.transactions, as_of, scorer.feature_config, population)
+    features = features_against_population(
+        loaded.transactions, as_of, scorer.feature_config, population
+    )
     by_id: dict[str, dict[str, Any]] = {}
     if len(features):  # the models refuse an empty table (e.g. only returns were sent)
         scored = scorer.score_features(features, as_of, model_version=model_version)
@@ -331,13 +229,7 @@ class Snapshot:
     @classmethod
     def load(cls, path: str | Path) -> Snapshot:
         """Read ``scores.parquet`` as written by ``winback score`` / ``winback demo``."""
-        import pyarrow.parquet as pq
-
-        from pipelines.scoring.table import read_scores
-
         table = read_scores(path)
-        metadata = pq.read_schema(path).metadata or {}
-        version = metadata.get(b"winback.model_version")
         scores = table.scores
         scores["customer_id"] = scores["customer_id"].astype(str)
         by_id = {
@@ -348,8 +240,8 @@ class Snapshot:
             path=str(path),
             as_of=table.as_of,
             horizon_days=table.horizon_days,
-            model_version=version.decode() if version else None,
+            model_version=table.model_version,
             scores=scores,
             by_id=by_id,
-            population=PopulationReference.from_scores(scores),
+            population=PopulationReference.from_features(scores),
         )

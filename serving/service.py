@@ -1,10 +1,11 @@
 """The winback scoring service for CRM systems (BentoML 1.4).
 
-Start it with ``winback serve`` (or ``bentoml serve serving.service:WinbackService``). At
-start-up it resolves the MLflow ``champion`` alias once (``MLFLOW_TRACKING_URI``; pin a
-version with ``WINBACK_MODEL_VERSION``), loads that scorer and the latest scored snapshot
-(``WINBACK_SCORES``, default ``out/scores.parquet`` when it exists) into memory, indexed by
-customer id. ``GET /metadata`` reports the exact version.
+Start it with ``winback serve`` or ``python -m serving`` (:mod:`serving.launcher`), or
+``bentoml serve serving.service:WinbackService``. Its settings (:mod:`serving.settings`)
+are read once per process at start-up. It resolves the MLflow ``champion`` alias once
+(``MLFLOW_TRACKING_URI``; pin a version with ``WINBACK_MODEL_VERSION``), loads that scorer
+and the latest scored snapshot (``WINBACK_SCORES``, default ``out/scores.parquet`` when it
+exists) into memory, indexed by customer id. ``GET /metadata`` reports the exact version.
 
 Endpoints: ``POST /score``, ``POST /rank``, ``GET /metadata``; BentoML adds ``/healthz`` and
 ``/livez`` (alive), ``/readyz`` (ready: the model is loaded -- the server accepts no
@@ -29,7 +30,7 @@ from fastapi import FastAPI  # noqa: E402
 from starlette.responses import JSONResponse  # noqa: E402
 
 from features.errors import WinbackError  # noqa: E402
-from serving.auth import APIKeyMiddleware, auth_settings  # noqa: E402
+from serving.auth import APIKeyMiddleware  # noqa: E402
 from serving.http import RequestGuardMiddleware, ValidationLogFilter  # noqa: E402
 from serving.schemas import (  # noqa: E402
     EARLIEST_DATE,
@@ -48,50 +49,41 @@ from serving.schemas import (  # noqa: E402
     ScoreResponse,
     SnapshotInfo,
 )
+from serving.settings import (  # noqa: E402
+    MODEL_VERSION_ENV,
+    SCORES_ENV,
+    ServiceSettings,
+    service_settings,
+)
 
 logger = logging.getLogger("winback.serving")
 
-SCORES_ENV = "WINBACK_SCORES"
-MODEL_VERSION_ENV = "WINBACK_MODEL_VERSION"
-WORKERS_ENV = "WINBACK_WORKERS"
-CHANNELS_ENV = "WINBACK_CHANNELS"
-CAMPAIGN_RESULTS_ENV = "WINBACK_CAMPAIGN_RESULTS"
-ACCESS_LOG_ENV = "WINBACK_ACCESS_LOG"
 #: Threads for on-the-fly scoring and ranking (CPU-bound; lookups never wait for them).
 COMPUTE_THREADS = 2
 
 metadata_app = FastAPI(title="winback metadata")
 
 
-def scores_path() -> tuple[Path, bool]:
-    """The snapshot path and whether it was asked for explicitly (then it must exist)."""
-    from pipelines.paths import DEFAULT_OUT_DIR
-
-    explicit = os.environ.get(SCORES_ENV, "").strip()
-    return (Path(explicit), True) if explicit else (DEFAULT_OUT_DIR / "scores.parquet", False)
-
-
-def check_configuration() -> str:
+def check_configuration(settings: ServiceSettings | None = None) -> str:
     """The model version to serve; raises :class:`WinbackError` with one line if the
     service must not start (no key, no champion, an unreadable model, snapshot or
-    channels file)."""
+    channels file). ``settings`` default: read from the environment now."""
     from pipelines.economics.rank import economics_config
     from pipelines.registry import store as registry
     from pipelines.scoring.table import read_scores
 
-    auth_settings()
-    path, explicit = scores_path()
-    if explicit and not path.is_file():
+    settings = settings or ServiceSettings.from_environment()
+    settings.authentication()
+    path = settings.scores_path
+    if settings.scores_explicit and not path.is_file():
         raise WinbackError(f"{SCORES_ENV}={path}: scores file not found")
     if path.is_file():
         read_scores(path)
-    economics_config(
-        os.environ.get(CHANNELS_ENV) or None, os.environ.get(CAMPAIGN_RESULTS_ENV) or None
-    )
+    economics_config(settings.channels_path, settings.campaign_results_path)
     # Load the model once here too: a missing champion or an artifact this code cannot
     # read must stop the server with one line, not make BentoML respawn failing workers.
     try:
-        _, version = registry.load_scorer(os.environ.get(MODEL_VERSION_ENV, "").strip() or None)
+        _, version = registry.load_scorer(settings.model_version)
     except WinbackError:
         raise
     except Exception as error:
@@ -112,12 +104,12 @@ def _problem(status: int, error: str, message: str, errors: list[ProblemField]) 
 
 @bentoml.service(
     name="winback",
-    workers=int(os.environ.get(WORKERS_ENV, "1") or 1),
+    workers=service_settings().workers,
     traffic={"timeout": 120},
     # Access logs are written synchronously on the event loop: off by default, they cost
     # the p99 of lookups under load (benchmarks/SERVING.md). WINBACK_ACCESS_LOG=1 turns
     # them on; errors and warnings are logged either way, request counts are in /metrics.
-    logging={"access": {"enabled": os.environ.get(ACCESS_LOG_ENV, "") in ("1", "true", "yes")}},
+    logging={"access": {"enabled": service_settings().access_log}},
 )
 @bentoml.asgi_app(metadata_app, path="/")
 class WinbackService:
@@ -130,13 +122,14 @@ class WinbackService:
         """Runs once in the main process of ``bentoml serve``, before any worker starts:
         a misconfigured service stops here with one line instead of respawning workers."""
         try:
-            version = check_configuration()
+            version = check_configuration(service_settings())
         except WinbackError as error:
             logger.error("winback service not started: %s", error)
             raise SystemExit(f"error: {error}") from None
         # Resolve the champion alias once: every worker (started after this hook, with a
         # copy of this environment) loads this exact version, even if the alias moves.
         os.environ[MODEL_VERSION_ENV] = version
+        service_settings.cache_clear()
         logger.info("serving winback v%s", version)
 
     def __init__(self) -> None:
@@ -147,15 +140,15 @@ class WinbackService:
         from serving.scoring import Snapshot
 
         logging.getLogger("bentoml._internal.server.http_app").addFilter(ValidationLogFilter())
-        _, self.insecure = auth_settings()
-        pinned = os.environ.get(MODEL_VERSION_ENV, "").strip() or None
-        self.scorer, version = registry.load_scorer(pinned)
+        settings = service_settings()
+        _, self.insecure = settings.authentication()
+        self.scorer, version = registry.load_scorer(settings.model_version)
         self.model_version = str(version.version)
         self.version_metadata = registry.version_metadata(version)
         self.channel_config, _ = economics_config(
-            os.environ.get(CHANNELS_ENV) or None, os.environ.get(CAMPAIGN_RESULTS_ENV) or None
+            settings.channels_path, settings.campaign_results_path
         )
-        path, _ = scores_path()
+        path = settings.scores_path
         self.snapshot = Snapshot.load(path) if path.is_file() else None
         if self.snapshot is None:
             logger.warning("no scored snapshot at %s: /score by id and /rank are unavailable", path)

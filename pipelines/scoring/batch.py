@@ -2,7 +2,8 @@
 
 DuckDB builds the features and :meth:`models.scorer.WinbackScorer.score_features` scores
 them; with ``engine="spark"`` the same scorer runs in Spark (:mod:`pipelines.scoring.spark`).
-Either way the scores are written by one function with the same metadata.
+Either way the scores are written by one function with the same metadata
+(:func:`pipelines.scoring.table.write_scores_parquet`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from features.build import build_features, to_date
+from features.build import build_features
 from features.contract import LoadedTransactions
+from features.table import to_date
 from pipelines.featurize import no_data_before
 from pipelines.registry import store as registry
+from pipelines.scoring.table import write_scores_parquet
+
+__all__ = ["score_to_parquet", "write_scores_parquet"]
 
 
 def score_to_parquet(
@@ -52,25 +57,3 @@ def score_to_parquet(
         scores = scorer.score_features(table.features, as_of, model_version=version_text)
     write_scores_parquet(scores, out, as_of, scorer.horizon_days, version_text)
     return scores, version_text
-
-
-def write_scores_parquet(
-    scores: pd.DataFrame, out: str | Path, as_of: dt.date, horizon_days: int, model_version: str
-) -> Path:
-    """Write scores with the ``winback.*`` metadata that ``winback rank`` and ``report`` read."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    arrow = pa.Table.from_pandas(scores, preserve_index=False)
-    metadata = dict(arrow.schema.metadata or {})
-    metadata.update(
-        {
-            b"winback.as_of": as_of.isoformat().encode(),
-            b"winback.horizon_days": str(horizon_days).encode(),
-            b"winback.model_version": model_version.encode(),
-        }
-    )
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(arrow.replace_schema_metadata(metadata), out)
-    return out

@@ -26,15 +26,15 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from features.build import (
+from features.spark import DEFAULT_MASTER, SparkEngineError, feature_dataframe_spark
+from features.sql import FEATURE_COLUMNS
+from features.table import (
     DATE_COLUMNS,
     FLOAT_COLUMNS,
     INTEGER_COLUMNS,
     normalise_feature_types,
     to_date,
 )
-from features.spark import DEFAULT_MASTER, feature_dataframe_spark
-from features.sql import FEATURE_COLUMNS
 from models.scorer import SCORE_COLUMNS, WinbackScorer
 
 if TYPE_CHECKING:  # pyspark is imported lazily: its import alone takes about a second
@@ -102,8 +102,6 @@ def score_dataframe_spark(
     """
     missing = [c for c in FEATURE_COLUMNS if c not in features_sdf.columns]
     if missing:
-        from features.spark import SparkEngineError
-
         raise SparkEngineError(f"features lack column(s) {', '.join(missing)} needed to score")
     state, as_of = scorer.to_dict(), to_date(as_of)
     columns = scored_columns()

@@ -1,8 +1,10 @@
-"""Read the scorer's ``scores.parquet`` (one row per customer) and write the win-back list.
+"""The scores file, ``scores.parquet``: written once per scoring run, read by everyone after.
 
 The scores table is the feature table plus the scorer's columns (``p_dormant``,
-``predicted_spend`` ...); its Parquet schema metadata carries ``winback.as_of`` and
-``winback.horizon_days``. Only those contract columns are relied on.
+``predicted_spend`` ...), one row per customer. Its Parquet schema metadata carries the
+as-of date, the horizon of the scores and the model version that scored them, under the
+keys below; :func:`write_scores_parquet` is the only writer (DuckDB and Spark scoring
+alike) and :func:`read_scores` the only reader (``winback rank``, ``report``, the service).
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipelines.economics.plan import LIST_COLUMNS, ScoresError, as_of_from_scores, validate_scores
+from features.table import AS_OF_METADATA_KEY
+from pipelines.economics.options import ScoresError, as_of_from_scores, validate_scores
+
+HORIZON_METADATA_KEY = b"winback.horizon_days"
+MODEL_VERSION_METADATA_KEY = b"winback.model_version"
 
 
 @dataclass
@@ -24,6 +30,27 @@ class ScoresTable:
     as_of: dt.date
     horizon_days: int | None
     source: str
+    #: The registered version that scored the file (None for files written without one).
+    model_version: str | None = None
+
+
+def write_scores_parquet(
+    scores: pd.DataFrame, out: str | Path, as_of: dt.date, horizon_days: int, model_version: str
+) -> Path:
+    """Write scores with the ``winback.*`` metadata that :func:`read_scores` reads."""
+    arrow = pa.Table.from_pandas(scores, preserve_index=False)
+    metadata = dict(arrow.schema.metadata or {})
+    metadata.update(
+        {
+            AS_OF_METADATA_KEY: as_of.isoformat().encode(),
+            HORIZON_METADATA_KEY: str(horizon_days).encode(),
+            MODEL_VERSION_METADATA_KEY: model_version.encode(),
+        }
+    )
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(arrow.replace_schema_metadata(metadata), out)
+    return out
 
 
 def read_scores(path: str | Path) -> ScoresTable:
@@ -41,43 +68,22 @@ def read_scores(path: str | Path) -> ScoresTable:
     scores = table.to_pandas()
     validate_scores(scores, str(path))
     metadata = {
-        k.decode(): v.decode()
-        for k, v in (table.schema.metadata or {}).items()
-        if k.startswith(b"winback.")
+        k: v.decode() for k, v in (table.schema.metadata or {}).items() if k.startswith(b"winback.")
     }
-    as_of_text = metadata.get("winback.as_of")
+    as_of_text = metadata.get(AS_OF_METADATA_KEY)
     try:
         as_of = dt.date.fromisoformat(as_of_text) if as_of_text else as_of_from_scores(scores)
     except ValueError:
         raise ScoresError(
-            f"{path}: metadata winback.as_of {as_of_text!r} is not a YYYY-MM-DD date"
+            f"{path}: metadata {AS_OF_METADATA_KEY.decode()} {as_of_text!r} is not a "
+            "YYYY-MM-DD date"
         ) from None
-    horizon_text = metadata.get("winback.horizon_days")
+    horizon_text = metadata.get(HORIZON_METADATA_KEY)
     horizon = int(float(horizon_text)) if horizon_text else None
-    return ScoresTable(scores=scores, as_of=as_of, horizon_days=horizon, source=str(path))
-
-
-def write_list(winback_list: pd.DataFrame, path: str | Path) -> Path:
-    """Write the list as CSV for a CRM: probabilities to 6 decimals, money to cents."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    out = winback_list.loc[:, list(LIST_COLUMNS)].copy()
-    for column in ("p_return_if_contacted", "p_return_anyway"):
-        out[column] = out[column].round(6)
-    for column in ("value_if_returned", "cost", "expected_incremental_value"):
-        out[column] = out[column].round(2)
-    out["contact_by"] = pd.to_datetime(out["contact_by"]).dt.strftime("%Y-%m-%d")
-    out.to_csv(path, index=False)
-    return path
-
-
-def read_list(path: str | Path) -> pd.DataFrame:
-    """Read a win-back list CSV written by :func:`write_list` (for the report)."""
-    path = Path(path)
-    if not path.exists():
-        raise ScoresError(f"{path}: win-back list not found (run `winback rank` first)")
-    frame = pd.read_csv(path, dtype={"customer_id": str})
-    missing = [c for c in LIST_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ScoresError(f"{path}: not a win-back list, missing column(s) {', '.join(missing)}")
-    return frame
+    return ScoresTable(
+        scores=scores,
+        as_of=as_of,
+        horizon_days=horizon,
+        source=str(path),
+        model_version=metadata.get(MODEL_VERSION_METADATA_KEY) or None,
+    )

@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.build import build_features, to_date
+from features.build import build_features
 from features.config import FeatureConfig
 from features.errors import WinbackError
+from features.table import to_date
 from pipelines.training.metrics import dormancy_metrics, spend_metrics
 
 

@@ -20,9 +20,10 @@ from typing import Any
 
 import pandas as pd
 
-from features.build import build_features, to_date
+from features.build import build_features
 from features.config import FeatureConfig
 from features.errors import WinbackError
+from features.table import to_date
 from models.boosting import DormancyClassifier, SpendRegressor, design_matrix
 from models.btyd import BTYDModel
 from models.scorer import WinbackScorer

@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from features.build import to_date
 from features.config import FeatureConfig
 from features.contract import LoadedTransactions
+from features.table import to_date
 from models.boosting import MODEL_FEATURES, design_matrix, feature_importance
 from pipelines.registry import promotion
 from pipelines.registry import store as registry

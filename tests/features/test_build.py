@@ -8,8 +8,11 @@ import pytest
 from lifetimes.utils import summary_data_from_transaction_data
 
 from features.build import build_features
-from features.config import FeatureConfig, StatusRules
+from features.config import FeatureConfig, StatusRules, load_feature_config
 from features.sql import FEATURE_COLUMNS
+
+#: The shipped rules (configs/features.yaml), loaded once as the CLI does.
+RULES = load_feature_config()
 
 
 def tx(rows: list[tuple]) -> pd.DataFrame:
@@ -22,7 +25,7 @@ def tx(rows: list[tuple]) -> pd.DataFrame:
 
 @pytest.mark.parametrize("as_of", ["1997-03-31", "1997-09-30", "1997-12-31", "1998-06-30"])
 def test_rfm_equals_lifetimes_on_cdnow(cdnow_transactions, as_of):
-    ours = build_features(cdnow_transactions, as_of).features.set_index("customer_id")
+    ours = build_features(cdnow_transactions, as_of, RULES).features.set_index("customer_id")
     reference = summary_data_from_transaction_data(
         cdnow_transactions,
         "customer_id",
@@ -41,7 +44,7 @@ def test_rfm_equals_lifetimes_on_cdnow(cdnow_transactions, as_of):
 
 
 def test_output_has_exactly_the_contract_columns(cdnow_transactions):
-    features = build_features(cdnow_transactions, "1997-09-30").features
+    features = build_features(cdnow_transactions, "1997-09-30", RULES).features
     assert tuple(features.columns) == FEATURE_COLUMNS
     assert features["customer_id"].is_unique
 
@@ -55,8 +58,8 @@ def test_no_feature_looks_past_the_as_of_date(cdnow_transactions):
     newcomers = future.assign(customer_id="new-" + future["customer_id"])
     altered = pd.concat([past, future, newcomers, future], ignore_index=True)
 
-    honest = build_features(past, as_of)
-    leaky_input = build_features(altered, as_of)
+    honest = build_features(past, as_of, RULES)
+    leaky_input = build_features(altered, as_of, RULES)
     pd.testing.assert_frame_equal(honest.features, leaky_input.features)
     assert leaky_input.rows_after_as_of == 3 * len(future)
     assert honest.rows_after_as_of == 0
@@ -66,7 +69,7 @@ def test_cadence_counts_missed_cycles_of_the_customers_own_rhythm():
     rows = [("weekly", f"2024-01-{d:02d}", 10.0) for d in (1, 8, 15, 22)]  # gap 7
     rows += [("monthly", d, 50.0) for d in ("2023-10-01", "2023-11-01", "2023-12-01")]
     rows += [("once", "2023-06-01", 20.0)]
-    features = build_features(tx(rows), "2024-02-05").features.set_index("customer_id")
+    features = build_features(tx(rows), "2024-02-05", RULES).features.set_index("customer_id")
     assert features.loc["weekly", "typical_gap_days"] == 7
     assert features.loc["weekly", "days_since_last"] == 14
     assert features.loc["weekly", "overdue_cycles"] == pytest.approx(2.0)
@@ -82,7 +85,7 @@ def test_status_thresholds_come_from_config():
     rows = [("c", "2024-01-01", 1.0), ("c", "2024-01-11", 1.0)]  # gap 10
     strict = FeatureConfig(status=StatusRules(at_risk_cycles=0.5, sleeping_cycles=1.0))
     as_of = "2024-01-26"  # 15 days since last = 1.5 cycles
-    assert build_features(tx(rows), as_of).features["status"].item() == "at_risk"
+    assert build_features(tx(rows), as_of, RULES).features["status"].item() == "at_risk"
     assert build_features(tx(rows), as_of, strict).features["status"].item() == "sleeping"
 
 
@@ -95,7 +98,7 @@ def test_new_active_and_lost_statuses():
         ("gone", "2022-01-01", 5.0),
         ("gone", "2022-02-01", 5.0),
     ]
-    features = build_features(tx(rows), "2024-03-31").features.set_index("customer_id")
+    features = build_features(tx(rows), "2024-03-31", RULES).features.set_index("customer_id")
     assert features["status"].to_dict() == {"fresh": "new", "gone": "lost", "steady": "active"}
 
 
@@ -106,7 +109,7 @@ def test_returns_net_against_spend_but_are_not_purchase_days():
         ("r", "2024-01-10", 50.0),
         ("r", "2024-01-20", -20.0),  # return-only day: spend, not a purchase
     ]
-    features = build_features(tx(rows), "2024-02-01").features.set_index("customer_id")
+    features = build_features(tx(rows), "2024-02-01", RULES).features.set_index("customer_id")
     assert features.loc["r", "frequency"] == 1
     assert features.loc["r", "recency"] == 9
     assert features.loc["r", "monetary_value"] == 50.0
@@ -117,7 +120,7 @@ def test_returns_net_against_spend_but_are_not_purchase_days():
 def test_abc_follows_cumulative_revenue_share():
     spends = {"a1": 500.0, "a2": 300.0, "b1": 150.0, "c1": 30.0, "c2": 20.0}
     rows = [(c, "2024-01-01", s) for c, s in spends.items()]
-    features = build_features(tx(rows), "2024-01-31").features.set_index("customer_id")
+    features = build_features(tx(rows), "2024-01-31", RULES).features.set_index("customer_id")
     # Shares before each customer: 0, .5, .8, .95, .98 of 1000.
     assert features["abc"].to_dict() == {"a1": "A", "a2": "A", "b1": "B", "c1": "C", "c2": "C"}
 
@@ -129,12 +132,12 @@ def test_xyz_by_variation_of_monthly_spend():
     ]
     lumpy = [("z", "2024-01-15", 600.0)]
     rows = stable + wobbly + lumpy + [("z", "2024-06-15", 1.0)]
-    features = build_features(tx(rows), "2024-06-30").features.set_index("customer_id")
+    features = build_features(tx(rows), "2024-06-30", RULES).features.set_index("customer_id")
     assert features["xyz"].to_dict() == {"x": "X", "y": "X", "z": "Z"}
     rows = stable + [
         ("y", f"2024-{m:02d}-15", a) for m, a in zip(range(1, 7), (0.01, 200) * 3, strict=False)
     ]
-    features = build_features(tx(rows), "2024-06-30").features.set_index("customer_id")
+    features = build_features(tx(rows), "2024-06-30", RULES).features.set_index("customer_id")
     assert features.loc["y", "xyz"] == "Y"  # cv = 1.0
 
 
@@ -143,7 +146,7 @@ def test_ladder_and_favourite_product():
     rows += [("fan", "2024-08-02", 99.0, "cup")]
     rows += [("two", "2024-07-01", 5.0, "cup"), ("two", "2024-08-01", 5.0, "cup")]
     rows += [("one", "2024-08-01", 1.0, None)]
-    features = build_features(tx(rows), "2024-08-10").features.set_index("customer_id")
+    features = build_features(tx(rows), "2024-08-10", RULES).features.set_index("customer_id")
     assert features.loc["fan", "ladder_stage"] == "advocate"  # 9 days, 220 days, class A
     assert features.loc["two", "ladder_stage"] == "client"
     assert features.loc["one", "ladder_stage"] == "buyer"
@@ -153,7 +156,7 @@ def test_ladder_and_favourite_product():
 
 
 def test_favourite_product_is_null_without_a_product_column(cdnow_transactions):
-    features = build_features(cdnow_transactions, "1997-03-31").features
+    features = build_features(cdnow_transactions, "1997-03-31", RULES).features
     assert features["favorite_product"].isna().all()
 
 
@@ -168,7 +171,7 @@ def test_row_and_customer_accounting_of_the_as_of_cut():
             ("late", "2024-01-25", -2.0),  # only after the cut
         ]
     )
-    table = build_features(frame, "2024-01-10")
+    table = build_features(frame, "2024-01-10", RULES)
     assert table.features["customer_id"].tolist() == ["buyer"]
     assert (table.rows_used, table.rows_after_as_of) == (3, 2)
     assert table.customers_without_purchase == 1

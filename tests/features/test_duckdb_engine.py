@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from features.build import build_features
+from features.config import load_feature_config
 from features.duckdb_engine import MEMORY_LIMIT_ENV, THREADS_ENV, connect
 from features.errors import ConfigError
 
@@ -44,6 +45,7 @@ def test_bad_settings_are_one_line_config_errors(monkeypatch, variable, value, m
 
 
 def test_a_small_memory_limit_gives_the_same_feature_table(cdnow_transactions):
-    default = build_features(cdnow_transactions, "1997-12-31").features
-    limited = build_features(cdnow_transactions, "1997-12-31", memory_limit="20MB").features
+    rules = load_feature_config()
+    default = build_features(cdnow_transactions, "1997-12-31", rules).features
+    limited = build_features(cdnow_transactions, "1997-12-31", rules, memory_limit="20MB").features
     pd.testing.assert_frame_equal(limited, default, check_exact=False, rtol=1e-12)

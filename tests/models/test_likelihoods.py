@@ -9,14 +9,14 @@ from scipy.optimize import check_grad
 
 from features.datasets import load_cdnow_raw
 from models import likelihoods
+from models import patterns as patterns_module
 from models.likelihoods import (
     BetaGeoNegativeLogLikelihood,
     GammaGammaNegativeLogLikelihood,
     fit_beta_geo,
-    integer_codes,
     numerical_hessian,
-    unique_patterns,
 )
+from models.patterns import integer_codes, unique_patterns
 
 #: Log-parameter points the objectives are compared at: near and far from the optimum.
 BETA_GEO_POINTS = np.log([[0.25, 0.1, 0.8, 2.4], [1.5, 0.02, 3.0, 0.7], [0.05, 2.0, 0.3, 9.0]])
@@ -70,7 +70,7 @@ def test_unique_patterns_without_a_combined_key_agree(
 ) -> None:
     columns = [cdnow_daily[c].to_numpy(float) for c in ("frequency", "recency", "T")]
     keyed = unique_patterns(*columns)
-    monkeypatch.setattr(likelihoods, "_MAX_ROW_KEYS", 1)  # as if codes overflowed int64
+    monkeypatch.setattr(patterns_module, "_MAX_ROW_KEYS", 1)  # as if codes overflowed int64
     stacked = unique_patterns(*columns)
     for j in range(3):
         np.testing.assert_array_equal(stacked.column(j), keyed.column(j))

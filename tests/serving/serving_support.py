@@ -6,7 +6,6 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +14,12 @@ import httpx
 import pandas as pd
 import pytest
 
-from pipelines.paths import PROJECT_ROOT
-from serving.cli import free_port, stop_server
+from serving.launcher import free_port, server_command, stop_server
 
 AS_OF = "1997-09-30"
 API_KEY = "test-key-" + secrets.token_urlsafe(24)
 SECOND_KEY = "second-key-" + secrets.token_urlsafe(24)
 STARTUP_TIMEOUT = 240
-SERVICE = "serving.service:WinbackService"
 
 
 @dataclass
@@ -48,6 +45,7 @@ def train_and_score(folder: Path) -> ServedModel:
     from features.config import load_feature_config
     from features.contract import load_transactions
     from models.boosting import MODEL_FEATURES
+    from pipelines.registry import promotion
     from pipelines.registry import store as registry
     from pipelines.scoring.batch import score_to_parquet
     from pipelines.training.fit import TrainingSettings, train_scorer
@@ -71,7 +69,7 @@ def train_and_score(folder: Path) -> ServedModel:
         )
         info = registry.log_scorer(mlflow, scorer)
     version = str(info.registered_model_version)
-    registry.promote(version, "serving tests", manual=True)
+    promotion.promote(version, "serving tests", manual=True)
     scores_path = folder / "scores.parquet"
     scores, _ = score_to_parquet(loaded, AS_OF, scores_path)
     return ServedModel(
@@ -105,13 +103,13 @@ def server_env(model: ServedModel, **extra: str) -> dict[str, str]:
 def start_server(model: ServedModel, log_path: Path, env: dict[str, str]) -> Server:
     """``bentoml serve`` on a free loopback port; returns once ``/readyz`` answers 200."""
     port = free_port()
-    command = [
-        sys.executable, "-m", "bentoml", "serve", SERVICE,
-        "--host", "127.0.0.1", "--port", str(port), "--working-dir", str(PROJECT_ROOT),
-    ]  # fmt: skip
     log = log_path.open("wb")
     process = subprocess.Popen(
-        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        server_command("127.0.0.1", port),
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_TIMEOUT

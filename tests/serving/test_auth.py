@@ -6,7 +6,8 @@ import pytest
 from serving_support import API_KEY, SECOND_KEY
 
 from features.errors import ConfigError
-from serving.auth import APIKeyMiddleware, auth_settings, parse_api_keys, presented_keys
+from serving.auth import APIKeyMiddleware, presented_keys
+from serving.settings import ServiceSettings, parse_api_keys
 
 BODY = {"customers": [{"customer_id": "00001"}]}
 
@@ -67,8 +68,11 @@ def test_keys_never_reach_the_server_log(client, anonymous, server):
 
 def test_without_keys_the_service_refuses_to_start_unless_insecure():
     with pytest.raises(ConfigError, match="--insecure"):
-        auth_settings({})
-    assert auth_settings({"WINBACK_INSECURE": "1"}) == ((), True)
+        ServiceSettings.from_environment({}).authentication()
+    assert ServiceSettings.from_environment({"WINBACK_INSECURE": "1"}).authentication() == (
+        (),
+        True,
+    )
 
 
 def test_short_keys_are_refused():

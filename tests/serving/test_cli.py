@@ -1,26 +1,99 @@
-"""``winback serve`` refuses a configuration that must not serve, before starting anything."""
+"""``python -m serving`` (what ``winback serve`` runs) refuses a configuration that must not
+serve, before starting anything, and otherwise runs the server in the foreground."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
+import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from serving.cli import server_command, server_environment
+from pipelines.paths import PROJECT_ROOT
+from serving import launcher
+from serving.launcher import server_command, server_environment
 
 
-def test_serve_without_keys_exits_2_and_says_how_to_fix_it(monkeypatch):
+def test_serve_without_keys_exits_2_and_says_how_to_fix_it(monkeypatch, capsys):
     monkeypatch.delenv("WINBACK_API_KEYS", raising=False)
     monkeypatch.delenv("WINBACK_INSECURE", raising=False)
-    result = CliRunner().invoke(app, ["serve", "--port", "3999"])
-    assert result.exit_code == 2
-    assert "WINBACK_API_KEYS" in result.output and "--insecure" in result.output
+    assert launcher.main(["--port", "3999"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: no API key configured")
+    assert "WINBACK_API_KEYS" in captured.err and "--insecure" in captured.err
 
 
-def test_serve_with_a_missing_scores_file_exits_2(monkeypatch, tmp_path):
+def test_serve_with_a_missing_scores_file_exits_2(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("WINBACK_API_KEYS", "k-0123456789abcdef")
-    result = CliRunner().invoke(app, ["serve", "--scores", str(tmp_path / "nope.parquet")])
-    assert result.exit_code == 2
-    assert "scores file not found" in result.output
+    assert launcher.main(["--scores", str(tmp_path / "nope.parquet")]) == 2
+    assert "scores file not found" in capsys.readouterr().err
+
+
+def test_python_dash_m_serving_is_the_launcher(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "serving", "--host", "127.0.0.1", "--port", "3999"],
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: no API key configured")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_good_configuration_is_announced_and_served_in_the_foreground(
+    monkeypatch, tmp_path, capsys
+):
+    monkeypatch.setenv("COLUMNS", "1000")  # Rich wraps at the terminal's width
+    scores = tmp_path / "scores.parquet"
+    scores.write_bytes(b"")
+    calls = []
+
+    def fake_run_server(command, env):
+        calls.append((command, env))
+        return 3
+
+    monkeypatch.setattr(launcher, "run_server", fake_run_server)
+    code = launcher.main(["--port", "3100", "--scores", str(scores), "--insecure"])
+    assert code == 3  # the server's exit code is the launcher's
+    ((command, env),) = calls
+    assert command == server_command("127.0.0.1", 3100)
+    assert env["WINBACK_INSECURE"] == "1" and env["WINBACK_SCORES"] == str(scores.resolve())
+    assert capsys.readouterr().out == (
+        f"serving winback on http://127.0.0.1:3100 (snapshot: {scores.resolve()}; "
+        "Ctrl-C stops it)\n"
+    )
+
+
+def test_winback_serve_hands_its_options_to_the_launcher(monkeypatch, tmp_path):
+    handed_over = []
+
+    def fake_execv(path, args):
+        handed_over.append((path, args))
+        raise SystemExit(0)
+
+    monkeypatch.setattr("os.execv", fake_execv)
+    scores = tmp_path / "s.parquet"
+    options = ["--port", "3101", "--host", "0.0.0.0", "--scores", str(scores), "--insecure",
+               "--model-version", "4", "--workers", "2"]  # fmt: skip
+    CliRunner().invoke(app, ["serve", *options])
+    ((path, args),) = handed_over
+    assert path == sys.executable and args[:3] == [sys.executable, "-m", "serving"]
+    assert launcher.argument_parser().parse_args(args[3:]) == launcher.argument_parser().parse_args(
+        options
+    )
+
+
+@pytest.mark.parametrize("option", [["--port", "0"], ["--workers", "0"], ["--model-version", "x"]])
+def test_bad_options_exit_2(option, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        launcher.main(option)
+    assert stopped.value.code == 2
 
 
 def test_insecure_and_options_reach_the_server_environment(tmp_path):
@@ -46,8 +119,6 @@ def test_start_up_checks_resolve_the_version_once(served_model, monkeypatch):
 
 
 def test_start_up_checks_refuse_a_bad_channels_file(served_model, monkeypatch, tmp_path):
-    import pytest
-
     from features.errors import WinbackError
     from serving.service import check_configuration
 

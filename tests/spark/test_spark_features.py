@@ -1,5 +1,5 @@
-"""The Spark engine: the same feature SQL as DuckDB gives the same table, and scoring with
-``mapInPandas`` gives the same scores as pandas."""
+"""The Spark engine: the same feature SQL as DuckDB gives the same table (scoring on Spark
+is checked in ``test_spark_scoring.py``)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,15 @@ import pytest
 from typer.testing import CliRunner
 
 from features.build import build_features
+from features.config import load_feature_config
 from features.spark import (
-    BTYD_SCORE_COLUMNS,
     SparkEngineError,
     build_features_spark,
-    feature_dataframe_spark,
     parse_spark_conf,
-    score_spark,
 )
-from models.btyd import BTYDModel
 from pipelines.cli import app
+
+RULES = load_feature_config()
 
 
 def assert_same_feature_table(spark_table: pd.DataFrame, duckdb_table: pd.DataFrame) -> None:
@@ -41,8 +40,8 @@ def assert_same_feature_table(spark_table: pd.DataFrame, duckdb_table: pd.DataFr
 @pytest.mark.spark
 @pytest.mark.parametrize("as_of", ["1997-09-30", "1998-03-31"])
 def test_spark_features_equal_duckdb_features_on_cdnow(spark, cdnow_transactions, as_of):
-    on_spark = build_features_spark(cdnow_transactions, as_of)
-    on_duckdb = build_features(cdnow_transactions, as_of)
+    on_spark = build_features_spark(cdnow_transactions, as_of, RULES)
+    on_duckdb = build_features(cdnow_transactions, as_of, RULES)
 
     assert len(on_spark.features) == 23_570
     assert_same_feature_table(on_spark.features, on_duckdb.features)
@@ -51,6 +50,16 @@ def test_spark_features_equal_duckdb_features_on_cdnow(spark, cdnow_transactions
         on_duckdb.rows_after_as_of,
         on_duckdb.customers_without_purchase,
     )
+
+
+@pytest.mark.spark
+def test_a_reference_population_gap_reaches_the_spark_sql_too(spark, cdnow_transactions):
+    few = cdnow_transactions[cdnow_transactions["customer_id"].isin(["00001", "00002", "00003"])]
+    on_spark = build_features_spark(few, "1997-09-30", RULES, population_gap_days=41.5)
+    on_duckdb = build_features(few, "1997-09-30", RULES, population_gap_days=41.5)
+    assert_same_feature_table(on_spark.features, on_duckdb.features)
+    one_time = on_duckdb.features["frequency"] == 0
+    assert one_time.any() and (on_duckdb.features.loc[one_time, "typical_gap_days"] == 41.5).all()
 
 
 @pytest.mark.spark
@@ -91,24 +100,3 @@ def test_spark_options_without_the_spark_engine_are_refused(tmp_path):
     )
     assert result.exit_code == 2
     assert "--engine spark" in result.output
-
-
-@pytest.mark.spark
-def test_spark_scoring_equals_pandas_scoring_on_cdnow(spark, cdnow_transactions):
-    as_of = "1997-09-30"
-    features = build_features(cdnow_transactions, as_of).features
-    model = BTYDModel().fit(features)
-    expected = model.predict(features, pd.Timestamp(as_of), 90)
-    expected.insert(0, "customer_id", features["customer_id"].to_numpy())
-
-    scored = score_spark(feature_dataframe_spark(cdnow_transactions, as_of), model, as_of, 90)
-    on_spark = scored.toPandas().sort_values("customer_id", ignore_index=True)
-
-    expected = expected.sort_values("customer_id", ignore_index=True)
-    assert list(on_spark.columns) == ["customer_id", *BTYD_SCORE_COLUMNS]
-    assert on_spark["customer_id"].tolist() == expected["customer_id"].tolist()
-    assert on_spark["expected_next_order_date"].equals(expected["expected_next_order_date"])
-    for column in ("p_alive", "p_dormant", "expected_purchases", "predicted_spend", "clv"):
-        np.testing.assert_allclose(
-            on_spark[column], expected[column], rtol=1e-12, atol=0, err_msg=column
-        )

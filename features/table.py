@@ -1,0 +1,79 @@
+"""The feature table as both engines return it: its columns' types, its file, its as-of date.
+
+Shared by :mod:`features.build` (DuckDB) and :mod:`features.spark` so that neither engine
+imports the other: ``build`` dispatches to ``spark`` lazily, ``spark`` never imports
+``build``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.errors import WinbackError
+from features.sql import FEATURE_COLUMNS
+
+INTEGER_COLUMNS = ("frequency", "recency", "T", "n_orders", "days_since_last")
+FLOAT_COLUMNS = (
+    "monetary_value",
+    "total_spend",
+    "avg_order_value",
+    "typical_gap_days",
+    "overdue_cycles",
+)
+DATE_COLUMNS = ("first_purchase", "last_purchase")
+STRING_COLUMNS = ("customer_id", "status", "abc", "xyz", "ladder_stage", "favorite_product")
+#: Parquet schema metadata key of the as-of date, in feature and in scores files.
+AS_OF_METADATA_KEY = b"winback.as_of"
+
+
+@dataclass
+class FeatureTable:
+    """The feature table plus the row accounting of the as-of cut."""
+
+    features: pd.DataFrame
+    as_of: dt.date
+    rows_used: int
+    rows_after_as_of: int
+    customers_without_purchase: int
+
+    def write_parquet(self, path: str | Path) -> Path:
+        """Write the table; the as-of date travels in the Parquet metadata."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pandas(self.features, preserve_index=False)
+        metadata = dict(table.schema.metadata or {})
+        metadata[AS_OF_METADATA_KEY] = self.as_of.isoformat().encode()
+        pq.write_table(table.replace_schema_metadata(metadata), path)
+        return path
+
+
+def to_date(value: str | dt.date | dt.datetime | pd.Timestamp) -> dt.date:
+    """Accept 'YYYY-MM-DD', a date, a datetime or a Timestamp; return a date."""
+    if isinstance(value, pd.Timestamp | dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise WinbackError(f"as-of date {value!r} is not of the form YYYY-MM-DD") from None
+
+
+def normalise_feature_types(features: pd.DataFrame) -> pd.DataFrame:
+    """Same dtypes whichever engine produced the table."""
+    features = features.loc[:, list(FEATURE_COLUMNS)].copy()
+    for column in INTEGER_COLUMNS:
+        features[column] = features[column].astype("int64")
+    for column in DATE_COLUMNS:
+        features[column] = pd.to_datetime(features[column]).astype("datetime64[us]")
+    for column in FLOAT_COLUMNS:
+        features[column] = features[column].astype("float64")
+    for column in STRING_COLUMNS:
+        features[column] = features[column].astype("object").where(features[column].notna(), None)
+    return features.reset_index(drop=True)
