@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipelines.economics.rank import channel_mix_lines, rank_to_csv, write_report
+from pipelines.economics.rank import channel_mix_lines, rank_to_csv
+from pipelines.report.build import write_report
 
 #: The demo's budget (expected cost of contacts and offers, in the channels' currency).
 DEMO_BUDGET = 1000.0

@@ -45,7 +45,7 @@ def report(
     thumb and model), CRR by month, LTV by segment, expected value against budget, campaign
     results, and the top of the win-back list.
     """
-    from pipelines.economics.rank import write_report
+    from pipelines.report.build import write_report
 
     if list_path is None and DEFAULT_LIST.exists():
         list_path = DEFAULT_LIST

@@ -9,8 +9,8 @@ Measured campaign uplift replaces a channel's prior response rate through
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -155,159 +155,43 @@ class ChannelConfig:
     # ----------------------------------------------------------------- construction
     @classmethod
     def from_dict(cls, data: Mapping[str, Any] | None) -> ChannelConfig:
+        """Settings as read from the YAML; unknown keys are an error naming the known ones."""
         data = dict(data or {})
-        known = {
-            "currency",
-            "margin",
-            "eligible_statuses",
-            "campaign_days",
-            "contact_by",
-            "rule_of_thumb_win_back_rate",
-            "ltv_lifetime_months",
-            "min_campaign_group_size",
-            "response_factor_by_status",
-            "channels",
-            "offers",
-            "offer_rules",
-        }
+        known = {f.name for f in fields(cls)} - _NOT_SETTINGS
         unknown = set(data) - known
         if unknown:
             raise ConfigError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
-        kwargs: dict[str, Any] = {}
-        for key in (
-            "currency",
-            "margin",
-            "campaign_days",
-            "rule_of_thumb_win_back_rate",
-            "ltv_lifetime_months",
-            "min_campaign_group_size",
-        ):
+        # Scalars are taken as they are (validate checks them); the rest is built.
+        kwargs = {key: value for key, value in data.items() if key not in _SETTING_PARSERS}
+        for key, parse in _SETTING_PARSERS.items():
             if key in data:
-                kwargs[key] = data[key]
-        if "eligible_statuses" in data:
-            kwargs["eligible_statuses"] = tuple(
-                _as_list(data["eligible_statuses"], "eligible_statuses")
-            )
-        if "response_factor_by_status" in data:
-            factors = _mapping(data["response_factor_by_status"], "response_factor_by_status")
-            kwargs["response_factor_by_status"] = {str(k): v for k, v in factors.items()}
-        if "contact_by" in data:
-            kwargs["contact_by"] = _build(ContactByRule, data["contact_by"], "contact_by")
-        if "channels" in data:
-            channels = _mapping(data["channels"], "channels")
-            kwargs["channels"] = {
-                name: _build(
-                    Channel,
-                    {"label": name, **_mapping(spec, f"channels.{name}")},
-                    f"channels.{name}",
-                    name=str(name),
-                )
-                for name, spec in channels.items()
-            }
-        if "offers" in data:
-            offers = _mapping(data["offers"], "offers")
-            kwargs["offers"] = {
-                name: _build(
-                    Offer, _mapping(spec, f"offers.{name}"), f"offers.{name}", name=str(name)
-                )
-                for name, spec in offers.items()
-            }
-        if "offer_rules" in data:
-            rules = data["offer_rules"]
-            if not isinstance(rules, list):
-                raise ConfigError("offer_rules must be a list of {offer: ..., when: {...}}")
-            built = []
-            for i, rule in enumerate(rules):
-                where = f"offer_rules[{i}]"
-                values = _mapping(rule, where)
-                values["when"] = _mapping(values.get("when") or {}, f"{where}.when")
-                built.append(_build(OfferRule, values, where))
-            kwargs["offer_rules"] = tuple(built)
+                kwargs[key] = parse(data[key])
         return cls(**kwargs)
 
     def validate(self) -> ChannelConfig:
-        """Check every value; the error names the setting and what is allowed."""
+        """Check every value; the error names the setting and what is allowed.
+
+        The checks run in a fixed order (scalar settings, the contact-by rule, offers,
+        status factors, channels, offer rules) and the first problem found is reported.
+        """
         if not isinstance(self.currency, str):
             raise ConfigError('currency must be text, e.g. "$"')
-        if not 0 < _number(self.margin, "margin") <= 1:
-            raise ConfigError("margin must be in (0, 1]")
-        if _number(self.campaign_days, "campaign_days") < 1:
-            raise ConfigError("campaign_days must be at least 1")
-        if not 0 <= _number(self.rule_of_thumb_win_back_rate, "rule_of_thumb_win_back_rate") <= 1:
-            raise ConfigError("rule_of_thumb_win_back_rate must be in [0, 1]")
-        if not _number(self.ltv_lifetime_months, "ltv_lifetime_months") > 0:
-            raise ConfigError("ltv_lifetime_months must be positive")
-        if _number(self.min_campaign_group_size, "min_campaign_group_size") < 1:
-            raise ConfigError("min_campaign_group_size must be at least 1")
+        for name, allowed, message in _SCALAR_CHECKS:
+            if not allowed(_number(getattr(self, name), name)):
+                raise ConfigError(message)
         if not self.channels:
             raise ConfigError("channels: at least one channel is needed")
         if not self.eligible_statuses:
             raise ConfigError("eligible_statuses: at least one status is needed")
-        rule = self.contact_by
-        if not (
-            _number(rule.gap_fraction, "contact_by.gap_fraction") > 0
-            and 0
-            <= _number(rule.min_days, "contact_by.min_days")
-            <= _number(rule.max_days, "contact_by.max_days")
-        ):
-            raise ConfigError("contact_by needs gap_fraction > 0 and 0 <= min_days <= max_days")
+        _check_contact_by(self.contact_by)
         for name, offer in self.offers.items():
-            where = f"offers.{name}"
-            if _number(offer.cost_if_redeemed, f"{where}.cost_if_redeemed") < 0:
-                raise ConfigError(f"{where}.cost_if_redeemed must be >= 0")
-            if not 0 <= _number(offer.discount, f"{where}.discount") < 1:
-                raise ConfigError(f"{where}.discount must be in [0, 1)")
-            if _number(offer.valid_days, f"{where}.valid_days") < 0:
-                raise ConfigError(f"{where}.valid_days must be >= 0")
-            if not isinstance(offer.text, str):
-                raise ConfigError(f"{where}.text must be text")
-            try:
-                offer.text.format(favorite_product="X", discount="10%", valid_until="2000-01-01")
-            except (KeyError, IndexError, ValueError) as error:
-                raise ConfigError(
-                    f"{where}.text may only use {{favorite_product}}, {{discount}}, "
-                    f"{{valid_until}} ({error})"
-                ) from None
+            _check_offer(f"offers.{name}", offer)
         for status, factor in self.response_factor_by_status.items():
             if not 0 <= _number(factor, f"response_factor_by_status.{status}") <= 1:
                 raise ConfigError(f"response_factor_by_status.{status} must be in [0, 1]")
         for name, channel in self.channels.items():
-            where = f"channels.{name}"
-            if not _number(channel.cost, f"{where}.cost") > 0:
-                raise ConfigError(f"{where}.cost must be positive (every contact costs something)")
-            if not 0 <= _number(channel.response_rate, f"{where}.response_rate") <= 1:
-                raise ConfigError(f"{where}.response_rate must be in [0, 1]")
-            capacity = channel.daily_capacity
-            if capacity is not None and _number(capacity, f"{where}.daily_capacity") < 0:
-                raise ConfigError(f"{where}.daily_capacity must be >= 0 or null")
-            if channel.offer is not None and channel.offer not in self.offers:
-                raise ConfigError(
-                    f"{where}.offer {channel.offer!r} is not an offer; offers: "
-                    + ", ".join(self.offers)
-                )
-        if not self.offer_rules or self.offer_rules[-1].when:
-            raise ConfigError("offer_rules must end with a rule without conditions (the default)")
-        for i, offer_rule in enumerate(self.offer_rules):
-            if offer_rule.offer not in self.offers:
-                raise ConfigError(
-                    f"offer_rules[{i}].offer {offer_rule.offer!r} is not an offer; offers: "
-                    + ", ".join(self.offers)
-                )
-            unknown = set(offer_rule.when) - set(RULE_CONDITIONS)
-            if unknown:
-                raise ConfigError(
-                    f"offer_rules[{i}].when has unknown condition(s) {sorted(unknown)}; "
-                    f"known: {', '.join(RULE_CONDITIONS)}"
-                )
-            for key, value in offer_rule.when.items():
-                where = f"offer_rules[{i}].when.{key}"
-                if key in LIST_CONDITIONS:
-                    _as_list(value, where)
-                elif key == "favorite_product":
-                    if not isinstance(value, bool):
-                        raise ConfigError(f"{where} must be true or false")
-                else:
-                    _number(value, where)
+            _check_channel(f"channels.{name}", channel, self.offers)
+        _check_offer_rules(self.offer_rules, self.offers)
         return self
 
     # ----------------------------------------------------------------- variants
@@ -329,9 +213,10 @@ class ChannelConfig:
 
         ``measured`` maps channel -> segment (a status, or ``"all"`` for the channel's
         contacts pooled over statuses) -> ``{"response_rate": r, "n_treatment": n,
-        "n_control": m}``, as :func:`pipelines.economics.campaign.measured_response_rates` returns.
-        A measurement counts only when both groups have at least
-        ``min_campaign_group_size`` contacts. See :meth:`response_rate` for precedence.
+        "n_control": m}``, as
+        :func:`pipelines.economics.campaign_results.measured_response_rates` returns. A
+        measurement counts only when both groups have at least ``min_campaign_group_size``
+        contacts. See :meth:`response_rate` for precedence.
         """
         kept: dict[str, dict[str, float]] = {}
         for channel, by_segment in measured.items():
@@ -371,6 +256,143 @@ class ChannelConfig:
         """Contacts this channel can make for one list (daily capacity x campaign days)."""
         daily = self.channels[channel].daily_capacity
         return math.inf if daily is None else int(daily) * int(self.campaign_days)
+
+
+#: Fields of :class:`ChannelConfig` that the YAML may not set.
+_NOT_SETTINGS = {"measured_response_rates", "measured_source"}
+
+
+def _parse_factors(value: Any) -> dict[str, Any]:
+    factors = _mapping(value, "response_factor_by_status")
+    return {str(k): v for k, v in factors.items()}
+
+
+def _parse_channels(value: Any) -> dict[str, Channel]:
+    return {
+        name: _build(
+            Channel,
+            {"label": name, **_mapping(spec, f"channels.{name}")},
+            f"channels.{name}",
+            name=str(name),
+        )
+        for name, spec in _mapping(value, "channels").items()
+    }
+
+
+def _parse_offers(value: Any) -> dict[str, Offer]:
+    return {
+        name: _build(Offer, _mapping(spec, f"offers.{name}"), f"offers.{name}", name=str(name))
+        for name, spec in _mapping(value, "offers").items()
+    }
+
+
+def _parse_offer_rules(rules: Any) -> tuple[OfferRule, ...]:
+    if not isinstance(rules, list):
+        raise ConfigError("offer_rules must be a list of {offer: ..., when: {...}}")
+    built = []
+    for i, rule in enumerate(rules):
+        where = f"offer_rules[{i}]"
+        values = _mapping(rule, where)
+        values["when"] = _mapping(values.get("when") or {}, f"{where}.when")
+        built.append(_build(OfferRule, values, where))
+    return tuple(built)
+
+
+#: Settings built from the YAML's lists and mappings, in this order; the others are scalars.
+_SETTING_PARSERS: dict[str, Callable[[Any], Any]] = {
+    "eligible_statuses": lambda value: tuple(_as_list(value, "eligible_statuses")),
+    "response_factor_by_status": _parse_factors,
+    "contact_by": lambda value: _build(ContactByRule, value, "contact_by"),
+    "channels": _parse_channels,
+    "offers": _parse_offers,
+    "offer_rules": _parse_offer_rules,
+}
+
+
+#: (setting, allowed values, message): the scalar settings, checked in this order.
+_SCALAR_CHECKS: tuple[tuple[str, Callable[[float], bool], str], ...] = (
+    ("margin", lambda v: 0 < v <= 1, "margin must be in (0, 1]"),
+    ("campaign_days", lambda v: v >= 1, "campaign_days must be at least 1"),
+    (
+        "rule_of_thumb_win_back_rate",
+        lambda v: 0 <= v <= 1,
+        "rule_of_thumb_win_back_rate must be in [0, 1]",
+    ),
+    ("ltv_lifetime_months", lambda v: v > 0, "ltv_lifetime_months must be positive"),
+    ("min_campaign_group_size", lambda v: v >= 1, "min_campaign_group_size must be at least 1"),
+)
+
+
+def _check_contact_by(rule: ContactByRule) -> None:
+    if not (
+        _number(rule.gap_fraction, "contact_by.gap_fraction") > 0
+        and 0
+        <= _number(rule.min_days, "contact_by.min_days")
+        <= _number(rule.max_days, "contact_by.max_days")
+    ):
+        raise ConfigError("contact_by needs gap_fraction > 0 and 0 <= min_days <= max_days")
+
+
+def _check_offer(where: str, offer: Offer) -> None:
+    if _number(offer.cost_if_redeemed, f"{where}.cost_if_redeemed") < 0:
+        raise ConfigError(f"{where}.cost_if_redeemed must be >= 0")
+    if not 0 <= _number(offer.discount, f"{where}.discount") < 1:
+        raise ConfigError(f"{where}.discount must be in [0, 1)")
+    if _number(offer.valid_days, f"{where}.valid_days") < 0:
+        raise ConfigError(f"{where}.valid_days must be >= 0")
+    if not isinstance(offer.text, str):
+        raise ConfigError(f"{where}.text must be text")
+    try:
+        offer.text.format(favorite_product="X", discount="10%", valid_until="2000-01-01")
+    except (KeyError, IndexError, ValueError) as error:
+        raise ConfigError(
+            f"{where}.text may only use {{favorite_product}}, {{discount}}, "
+            f"{{valid_until}} ({error})"
+        ) from None
+
+
+def _check_channel(where: str, channel: Channel, offers: Mapping[str, Offer]) -> None:
+    if not _number(channel.cost, f"{where}.cost") > 0:
+        raise ConfigError(f"{where}.cost must be positive (every contact costs something)")
+    if not 0 <= _number(channel.response_rate, f"{where}.response_rate") <= 1:
+        raise ConfigError(f"{where}.response_rate must be in [0, 1]")
+    capacity = channel.daily_capacity
+    if capacity is not None and _number(capacity, f"{where}.daily_capacity") < 0:
+        raise ConfigError(f"{where}.daily_capacity must be >= 0 or null")
+    if channel.offer is not None and channel.offer not in offers:
+        raise ConfigError(
+            f"{where}.offer {channel.offer!r} is not an offer; offers: " + ", ".join(offers)
+        )
+
+
+def _check_offer_rules(rules: tuple[OfferRule, ...], offers: Mapping[str, Offer]) -> None:
+    if not rules or rules[-1].when:
+        raise ConfigError("offer_rules must end with a rule without conditions (the default)")
+    for i, offer_rule in enumerate(rules):
+        if offer_rule.offer not in offers:
+            raise ConfigError(
+                f"offer_rules[{i}].offer {offer_rule.offer!r} is not an offer; offers: "
+                + ", ".join(offers)
+            )
+        unknown = set(offer_rule.when) - set(RULE_CONDITIONS)
+        if unknown:
+            raise ConfigError(
+                f"offer_rules[{i}].when has unknown condition(s) {sorted(unknown)}; "
+                f"known: {', '.join(RULE_CONDITIONS)}"
+            )
+        for key, value in offer_rule.when.items():
+            _check_condition(f"offer_rules[{i}].when.{key}", key, value)
+
+
+def _check_condition(where: str, key: str, value: Any) -> None:
+    """A list of values, true/false for ``favorite_product``, otherwise a number."""
+    if key in LIST_CONDITIONS:
+        _as_list(value, where)
+    elif key == "favorite_product":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false")
+    else:
+        _number(value, where)
 
 
 def load_channel_config(path: str | Path | None = None) -> ChannelConfig:

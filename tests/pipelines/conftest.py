@@ -72,8 +72,9 @@ def write_scores(
 @pytest.fixture(scope="session")
 def cdnow_features(cdnow_transactions: pd.DataFrame) -> pd.DataFrame:
     from features.build import build_features
+    from features.config import load_feature_config
 
-    return build_features(cdnow_transactions, STAND_IN_AS_OF).features
+    return build_features(cdnow_transactions, STAND_IN_AS_OF, load_feature_config()).features
 
 
 @pytest.fixture(scope="session")

@@ -10,15 +10,11 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.economics.campaign import (
-    measure_campaign,
-    measured_response_rates,
-    newcombe_interval,
-    segments_at,
-    validate_campaign_log,
-    wald_interval,
-)
+from pipelines.economics.campaign import measure_campaign, segments_at
+from pipelines.economics.campaign_log import validate_campaign_log
+from pipelines.economics.campaign_results import measured_response_rates
 from pipelines.economics.channels import ChannelConfig
+from pipelines.economics.intervals import newcombe_interval, wald_interval
 from pipelines.economics.rank import economics_config
 
 runner = CliRunner()

@@ -15,13 +15,9 @@ from hypothesis import strategies as st
 
 from features.errors import WinbackError
 from pipelines.economics.channels import Channel, ChannelConfig, load_channel_config
-from pipelines.economics.plan import (
-    LIST_COLUMNS,
-    expected_value_upper_bound,
-    plan_winback,
-    rank_winback,
-)
-from pipelines.scoring.table import read_list, write_list
+from pipelines.economics.lists import read_list, write_list
+from pipelines.economics.plan import LIST_COLUMNS, plan_winback, rank_winback
+from pipelines.economics.selection import expected_value_upper_bound
 
 AS_OF = dt.date(1998, 6, 30)
 
@@ -344,7 +340,7 @@ def test_missing_p_dormant_means_not_eligible() -> None:
 
 
 def test_offers_follow_the_segment_rules() -> None:
-    from pipelines.economics.plan import assign_offers
+    from pipelines.economics.options import assign_offers
 
     scores = synthetic_scores(9, 5)
     scores["ladder_stage"] = ["loyal", "client", "client", "client", "advocate"]

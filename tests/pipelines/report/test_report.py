@@ -18,8 +18,9 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from pipelines.demo_economics import run_economics_stage
 from pipelines.economics.channels import ChannelConfig
-from pipelines.report.render import TOP_ROWS, crr_by_month, list_summary, ltv_by_segment
-from pipelines.scoring.table import read_list
+from pipelines.economics.lists import read_list
+from pipelines.report.page import TOP_ROWS
+from pipelines.report.tables import crr_by_month, list_summary, ltv_by_segment
 
 runner = CliRunner()
 
@@ -290,7 +291,7 @@ def test_ltv_by_segment_is_the_field_formula() -> None:
         {
             "customer_id": ["a", "b"],
             "ladder_stage": ["loyal", "loyal"],
-            "T": [304.375, 608.75],  # 10 and 20 months
+            "T": [300.0, 600.0],  # 10 and 20 months of 30 days (the CLV's month)
             "n_orders": [10, 10],
             "total_spend": [200.0, 400.0],
         }

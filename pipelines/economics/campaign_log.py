@@ -1,0 +1,136 @@
+"""The campaign log: who was contacted, when and how, and who was held out as the control.
+
+A campaign log has one row per customer: ``customer_id``, ``contacted_at``, ``channel``,
+``offer``, ``group`` (``treatment`` = contacted, ``control`` = held out, not contacted).
+Control rows may name the channel the customer *would* have been contacted by (a holdout
+drawn within each channel); then each channel is compared with its own controls, otherwise
+with all controls (:mod:`pipelines.economics.campaign`).
+
+The log comes from outside (a CRM export, a spreadsheet), so it is checked here, at the
+boundary: every error names the column or the first bad row (1-based, after the header)
+and what would be accepted.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.errors import WinbackError
+
+CAMPAIGN_LOG_COLUMNS = ("customer_id", "contacted_at", "channel", "offer", "group")
+GROUPS = ("treatment", "control")
+
+
+class CampaignLogError(WinbackError):
+    """A campaign log that cannot be measured."""
+
+
+def read_campaign_log(path: str | Path) -> pd.DataFrame:
+    """Read a campaign log CSV (or Parquet) and validate it."""
+    path = Path(path)
+    if not path.exists():
+        raise CampaignLogError(f"{path}: campaign log not found")
+    if path.is_dir() or path.stat().st_size == 0:
+        raise CampaignLogError(f"{path}: is empty or a folder, expected a CSV file")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except (ValueError, OSError, UnicodeDecodeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
+        raise CampaignLogError(f"{path}: cannot be read ({first_line})") from None
+    return validate_campaign_log(frame, str(path))
+
+
+def validate_campaign_log(frame: pd.DataFrame, source: str = "campaign log") -> pd.DataFrame:
+    """Check and type a campaign log; errors name the column or the first bad row (1-based)."""
+    frame = frame.rename(columns=lambda c: str(c).strip())
+    missing = [c for c in CAMPAIGN_LOG_COLUMNS if c not in frame.columns]
+    if missing:
+        raise CampaignLogError(
+            f"{source}: missing column(s) {', '.join(missing)}; a campaign log needs "
+            + ", ".join(CAMPAIGN_LOG_COLUMNS)
+        )
+    if frame.empty:
+        raise CampaignLogError(f"{source}: has a header but no rows")
+    log = frame.loc[:, list(CAMPAIGN_LOG_COLUMNS)].copy()
+    log["customer_id"] = _customer_ids(log["customer_id"], source)
+    log["group"] = _groups(log["group"], source)
+    log["contacted_at"] = _contact_times(log["contacted_at"], source)
+    for column in ("channel", "offer"):
+        log[column] = _optional_text(log[column])
+    _check_groups(log, source)
+    return log.reset_index(drop=True)
+
+
+def _customer_ids(raw: pd.Series, source: str) -> pd.Series:
+    """Ids as trimmed text; an empty id is an error."""
+    ids = raw.astype("object").where(raw.notna())
+    ids = ids.map(lambda v: None if v is None else str(v).strip())
+    empty_id = ids.isna() | (ids == "")
+    if empty_id.any():
+        raise CampaignLogError(f"{source}: row {_row(empty_id)}: customer_id is empty")
+    return ids
+
+
+def _groups(raw: pd.Series, source: str) -> pd.Series:
+    """``treatment`` or ``control``, whatever the case and the surrounding spaces."""
+    group = raw.astype("object").map(lambda v: str(v).strip().lower() if isinstance(v, str) else v)
+    bad_group = ~group.isin(GROUPS)
+    if bad_group.any():
+        value = raw[bad_group].iloc[0]
+        raise CampaignLogError(
+            f"{source}: row {_row(bad_group)}: group {value!r} is not 'treatment' or 'control'"
+        )
+    return group.astype(str)
+
+
+def _contact_times(raw: pd.Series, source: str) -> pd.Series:
+    """Contact times as naive timestamps (time-zone aware ones are converted to UTC)."""
+    contacted = pd.to_datetime(raw, errors="coerce", format="mixed")
+    bad_date = contacted.isna()
+    if bad_date.any():
+        value = raw[bad_date].iloc[0]
+        raise CampaignLogError(
+            f"{source}: row {_row(bad_date)}: contacted_at {value!r} is not a date "
+            "(use YYYY-MM-DD or YYYY-MM-DD HH:MM)"
+        )
+    if getattr(contacted.dt, "tz", None) is not None:
+        contacted = contacted.dt.tz_convert("UTC").dt.tz_localize(None)
+    return contacted.astype("datetime64[us]")
+
+
+def _optional_text(raw: pd.Series) -> pd.Series:
+    """Trimmed text; empty cells are missing."""
+    text = raw.astype("object").where(raw.notna())
+    return text.map(lambda v: None if v is None or str(v).strip() == "" else str(v).strip())
+
+
+def _check_groups(log: pd.DataFrame, source: str) -> None:
+    """Treatment rows name their channel, each customer appears once, both groups exist."""
+    no_channel = (log["group"] == "treatment") & log["channel"].isna()
+    if no_channel.any():
+        raise CampaignLogError(
+            f"{source}: row {_row(no_channel)}: a treatment row needs its channel"
+        )
+    duplicated = log["customer_id"].duplicated()
+    if duplicated.any():
+        raise CampaignLogError(
+            f"{source}: row {_row(duplicated)}: customer {log['customer_id'][duplicated].iloc[0]!r}"
+            " is logged twice; log each customer once per campaign"
+        )
+    if not (log["group"] == "control").any():
+        raise CampaignLogError(
+            f"{source}: no control rows; uplift needs a control group that was not contacted"
+        )
+    if not (log["group"] == "treatment").any():
+        raise CampaignLogError(f"{source}: no treatment rows")
+
+
+def _row(mask: pd.Series) -> int:
+    """1-based data row (after the header) of the first true value."""
+    return int(np.flatnonzero(mask.to_numpy())[0]) + 1

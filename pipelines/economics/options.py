@@ -1,0 +1,230 @@
+"""Contact options: for every eligible customer and channel, what a contact would bring and cost.
+
+Pure functions over a scores table (one row per customer: the feature columns of
+:data:`features.sql.FEATURE_COLUMNS` plus the scorer's ``p_dormant``, ``predicted_spend``
+...). The scores are checked here, at the economics' boundary, and every later step
+(:mod:`pipelines.economics.selection`, :mod:`pipelines.economics.plan`) works on the
+:class:`ContactOptions` computed from them.
+
+The numbers of one list row
+---------------------------
+For customer ``i`` and channel ``c`` (settings in ``configs/channels.yaml``):
+
+* ``p_return_anyway = 1 - p_dormant``: the model's chance that the customer buys within
+  the scorer's horizon without any contact.
+* ``p_return_if_contacted = p_anyway + (1 - p_anyway) x response_rate[c, status]``. The
+  response (wake) rate acts only on the customers who would *not* have come back on their
+  own, so a contact can never lower the chance of a return and a customer who comes back
+  anyway gains nothing from it: the uplift ``(1 - p_anyway) x response_rate`` shrinks to
+  zero as ``p_anyway`` approaches one. ``response_rate`` is the channel's prior times the
+  status factor (lost customers answer less often), or a campaign's measurement
+  (:meth:`pipelines.economics.channels.ChannelConfig.response_rate` gives the precedence).
+* ``value_if_returned = max(predicted_spend, avg_order_value) x margin``. A returning
+  customer places at least one order of their usual size; when the model expects more than
+  that over the horizon, the model's spend is used. The horizon value is chosen over the
+  lifetime CLV on purpose: the probabilities above speak of the same horizon, and a wake-up
+  call buys one return, not a restored lifetime (a sleeper's CLV is dominated by the
+  P(alive) the contact is trying to change, so CLV x uplift would count the contact's
+  effect twice).
+* ``cost = channel cost + p_return_if_contacted x (offer cost_if_redeemed + offer discount
+  x spend_if_returned)``: the contact is paid now; a gift or a discount only when the
+  customer comes back, and then by everyone who comes back with it, including those who
+  would have come anyway. ``cost`` is therefore an expected cost, and the budget is a
+  budget of expected cost.
+* ``expected_incremental_value = (p_return_if_contacted - p_return_anyway) x
+  value_if_returned - cost``. Options with a value of zero or less are never chosen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.errors import WinbackError
+from pipelines.economics.channels import LIST_CONDITIONS, ChannelConfig
+
+#: Columns of the scores table the economics reads (all part of the scorer's contract).
+ECONOMICS_INPUT_COLUMNS = (
+    "customer_id",
+    "status",
+    "p_dormant",
+    "predicted_spend",
+    "avg_order_value",
+    "n_orders",
+    "frequency",
+    "last_purchase",
+    "days_since_last",
+    "typical_gap_days",
+    "overdue_cycles",
+    "ladder_stage",
+    "abc",
+    "xyz",
+    "favorite_product",
+)
+
+#: Tolerance on probabilities read from the scores (floating point noise of the models).
+_PROBABILITY_SLACK = 1e-9
+
+
+class ScoresError(WinbackError):
+    """A scores table the economics cannot use (missing columns, impossible values)."""
+
+
+def validate_scores(scores: pd.DataFrame, source: str = "scores") -> None:
+    """Fail at the boundary, naming the missing column or the first bad customer."""
+    missing = [c for c in ECONOMICS_INPUT_COLUMNS if c not in scores.columns]
+    if missing:
+        raise ScoresError(
+            f"{source}: missing column(s) {', '.join(missing)}; the scores table needs the "
+            "feature columns plus p_dormant and predicted_spend (run the scorer first)"
+        )
+    if scores["customer_id"].isna().any():
+        raise ScoresError(f"{source}: customer_id is empty in some rows")
+    duplicated = scores["customer_id"].astype(str).duplicated()
+    if duplicated.any():
+        first = scores["customer_id"].astype(str)[duplicated].iloc[0]
+        raise ScoresError(f"{source}: customer_id {first!r} appears more than once")
+    p = pd.to_numeric(scores["p_dormant"], errors="coerce")
+    bad = p.notna() & ((p < -_PROBABILITY_SLACK) | (p > 1 + _PROBABILITY_SLACK))
+    if bad.any():
+        row = scores.loc[bad].iloc[0]
+        raise ScoresError(
+            f"{source}: p_dormant must be a probability in [0, 1]; customer "
+            f"{row['customer_id']!r} has {row['p_dormant']!r} ({int(bad.sum())} such rows)"
+        )
+
+
+def as_of_from_scores(scores: pd.DataFrame) -> dt.date:
+    """The as-of date the features were built at: ``last_purchase + days_since_last``."""
+    if scores.empty:
+        raise ScoresError("scores: no customers, so no as-of date can be derived")
+    dates = pd.to_datetime(scores["last_purchase"]) + pd.to_timedelta(
+        scores["days_since_last"].astype("int64"), unit="D"
+    )
+    return pd.Timestamp(dates.mode().iloc[0]).date()
+
+
+def assign_offers(scores: pd.DataFrame, config: ChannelConfig) -> pd.Series:
+    """Offer name per customer: the first rule of ``config.offer_rules`` whose conditions hold."""
+    offers = pd.Series(pd.NA, index=scores.index, dtype="object")
+    undecided = pd.Series(True, index=scores.index)
+    share = scores["favorite_product_share"] if "favorite_product_share" in scores else None
+    for rule in config.offer_rules:
+        match = undecided.copy()
+        for key, value in rule.when.items():
+            if key in LIST_CONDITIONS:
+                match &= scores[key].astype(str).isin([str(v) for v in value])
+            elif key == "min_days_since_last":
+                match &= scores["days_since_last"] >= float(value)
+            elif key == "min_orders":
+                match &= scores["n_orders"] >= float(value)
+            elif key == "favorite_product":
+                present = scores["favorite_product"].notna() & (
+                    scores["favorite_product"].astype(str).str.strip() != ""
+                )
+                match &= present if value else ~present
+            elif key == "min_favorite_share" and share is not None:
+                match &= pd.to_numeric(share, errors="coerce").fillna(0.0) >= float(value)
+        offers[match] = rule.offer
+        undecided &= ~match
+    return offers
+
+
+@dataclass
+class ContactOptions:
+    """Every (eligible customer, channel) option with its numbers; rows follow ``customers``.
+
+    2-D arrays are ``(n_customers, n_channels)`` in the order of ``channels``.
+    """
+
+    customers: pd.DataFrame
+    channels: tuple[str, ...]
+    p_return_anyway: np.ndarray
+    spend_if_returned: np.ndarray
+    value_if_returned: np.ndarray
+    segment_offer: np.ndarray
+    offer: np.ndarray
+    response_rate: np.ndarray
+    p_return_if_contacted: np.ndarray
+    cost: np.ndarray
+    expected_incremental_value: np.ndarray
+
+    def to_frame(self) -> pd.DataFrame:
+        """Long format: one row per customer and channel."""
+        n, m = self.cost.shape
+        return pd.DataFrame(
+            {
+                "customer_id": np.repeat(self.customers["customer_id"].to_numpy(), m),
+                "channel": np.tile(np.array(self.channels, dtype=object), n),
+                "offer": self.offer.ravel(),
+                "p_return_anyway": np.repeat(self.p_return_anyway, m),
+                "p_return_if_contacted": self.p_return_if_contacted.ravel(),
+                "value_if_returned": np.repeat(self.value_if_returned, m),
+                "cost": self.cost.ravel(),
+                "expected_incremental_value": self.expected_incremental_value.ravel(),
+            }
+        )
+
+
+def eligible_customers(scores: pd.DataFrame, config: ChannelConfig) -> pd.DataFrame:
+    """Customers in an eligible status with a dormancy score, sorted by customer_id."""
+    eligible = scores[
+        scores["status"].astype(str).isin(config.eligible_statuses) & scores["p_dormant"].notna()
+    ].copy()
+    eligible["customer_id"] = eligible["customer_id"].astype(str)
+    return eligible.sort_values("customer_id", kind="stable").reset_index(drop=True)
+
+
+def contact_options(scores: pd.DataFrame, config: ChannelConfig) -> ContactOptions:
+    """Compute p_return, value, cost and expected incremental value for every option."""
+    customers = eligible_customers(scores, config)
+    channels = tuple(config.channels)
+    p_anyway = 1.0 - np.clip(customers["p_dormant"].to_numpy(dtype=float), 0.0, 1.0)
+    spend = spend_if_returned(customers)
+    value = spend * float(config.margin)
+    segment_offer = assign_offers(customers, config).to_numpy(dtype=object)
+
+    statuses = customers["status"].astype(str).to_numpy()
+    rates = np.empty((len(customers), len(channels)), dtype=float)
+    for j, name in enumerate(channels):
+        by_status = {s: config.response_rate(name, s) for s in np.unique(statuses)}
+        rates[:, j] = [by_status[s] for s in statuses]
+    channel_cost = np.array([config.channels[c].cost for c in channels], dtype=float)
+    offer = np.empty((len(customers), len(channels)), dtype=object)
+    for j, name in enumerate(channels):
+        forced = config.channels[name].offer
+        offer[:, j] = segment_offer if forced is None else forced
+    redeem_cost = _per_offer(offer, {n: o.cost_if_redeemed for n, o in config.offers.items()})
+    discount = _per_offer(offer, {n: o.discount for n, o in config.offers.items()})
+
+    p_contacted = p_anyway[:, None] + (1.0 - p_anyway[:, None]) * rates
+    cost = channel_cost[None, :] + p_contacted * (redeem_cost + discount * spend[:, None])
+    gain = (p_contacted - p_anyway[:, None]) * value[:, None]
+    return ContactOptions(
+        customers=customers,
+        channels=channels,
+        p_return_anyway=p_anyway,
+        spend_if_returned=spend,
+        value_if_returned=value,
+        segment_offer=segment_offer,
+        offer=offer,
+        response_rate=rates,
+        p_return_if_contacted=p_contacted,
+        cost=cost,
+        expected_incremental_value=gain - cost,
+    )
+
+
+def _per_offer(offer: np.ndarray, values: dict[str, float]) -> np.ndarray:
+    """An offer attribute for every cell of the (customer, channel) offer array."""
+    return np.array([values[o] for o in offer.ravel()], dtype=float).reshape(offer.shape)
+
+
+def spend_if_returned(customers: pd.DataFrame) -> np.ndarray:
+    """max(predicted_spend over the horizon, avg_order_value), never below zero."""
+    predicted = pd.to_numeric(customers["predicted_spend"], errors="coerce").fillna(0.0)
+    average = pd.to_numeric(customers["avg_order_value"], errors="coerce").fillna(0.0)
+    return np.maximum(np.maximum(predicted.to_numpy(float), average.to_numpy(float)), 0.0)
