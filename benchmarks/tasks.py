@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from benchmarks.worker import best_of, measured
+from benchmarks.measure import best_of, measured
 
 RFM_COLUMNS = ["customer_id", "frequency", "recency", "T", "monetary_value"]
 

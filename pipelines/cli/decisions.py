@@ -16,6 +16,7 @@ from pipelines.cli.options import (
     CampaignResultsOption,
     ChannelsOption,
     ColumnMapOption,
+    ConfigOption,
     TransactionsOption,
     user_errors_exit_2,
 )
@@ -96,6 +97,7 @@ def campaign_import(
         Path, typer.Option(help="Results JSON, read by later rankings.")
     ] = DEFAULT_CAMPAIGN_RESULTS,
     column_map: ColumnMapOption = None,
+    config: ConfigOption = None,
 ) -> None:
     """Measure a campaign: response and spend per channel and segment, treated vs control.
 
@@ -103,10 +105,18 @@ def campaign_import(
     month before vs after. The measured response rates replace the priors of
     configs/channels.yaml in later `winback rank` runs.
     """
+    from features.config import load_feature_config
     from features.contract import parse_column_map
     from pipelines.economics.campaign import import_campaign
 
-    results = import_campaign(log, transactions, horizon_days, out, parse_column_map(column_map))
+    results = import_campaign(
+        log,
+        transactions,
+        load_feature_config(config),
+        horizon_days,
+        out,
+        parse_column_map(column_map),
+    )
     console.print(campaign_table(results, horizon_days))
     for row in results["frequency"]:
         console.print(

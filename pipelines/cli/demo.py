@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli.console import console, status_table
+from pipelines.cli.console import advance, console, stage_progress, status_table
 from pipelines.cli.options import user_errors_exit_2
 from pipelines.paths import DEFAULT_OUT_DIR
 
@@ -21,9 +21,10 @@ def demo(
     out_dir: Annotated[Path, typer.Option(help="Folder for every output.")] = DEFAULT_OUT_DIR,
 ) -> None:
     """Run the whole pipeline on the bundled CDNOW data into out/ and print a summary."""
-    from pipelines.demo import run_demo
+    from pipelines.demo import demo_step_count, run_demo
 
-    summary = run_demo(out_dir)
+    with stage_progress(demo_step_count()) as progress:
+        summary = run_demo(out_dir, on_step=lambda step: advance(progress, step))
     console.print(status_table(summary.status))
     for line in summary.lines:
         console.print(line)

@@ -8,7 +8,12 @@ from typing import Annotated
 import typer
 
 from pipelines.cli.console import console
-from pipelines.cli.options import CampaignResultsOption, ChannelsOption, user_errors_exit_2
+from pipelines.cli.options import (
+    CampaignResultsOption,
+    ChannelsOption,
+    ColumnMapOption,
+    user_errors_exit_2,
+)
 from pipelines.paths import DEFAULT_LIST, DEFAULT_REPORT, DEFAULT_SCORES
 
 app = typer.Typer()
@@ -38,6 +43,7 @@ def report(
     ] = None,
     channels: ChannelsOption = None,
     campaign_results: CampaignResultsOption = None,
+    column_map: ColumnMapOption = None,
 ) -> None:
     """One self-contained HTML page (works offline) for the marketer.
 
@@ -45,9 +51,18 @@ def report(
     thumb and model), CRR by month, LTV by segment, expected value against budget, campaign
     results, and the top of the win-back list.
     """
+    from features.contract import parse_column_map
     from pipelines.report.build import write_report
 
     if list_path is None and DEFAULT_LIST.exists():
         list_path = DEFAULT_LIST
-    path = write_report(scores, transactions, out, list_path, channels, campaign_results)
+    path = write_report(
+        scores,
+        transactions,
+        out,
+        list_path,
+        channels,
+        campaign_results,
+        column_map=parse_column_map(column_map),
+    )
     console.print(f"[green]wrote[/green] {path} (open it in a browser; it works offline)")

@@ -29,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.config import FeatureConfig
 from models.gamma_gamma import DAYS_PER_MONTH
 from pipelines.economics.campaign_log import GROUPS, CampaignLogError, read_campaign_log
 from pipelines.economics.campaign_results import NO_HISTORY, json_ready, write_campaign_results
@@ -245,35 +246,37 @@ def _frequency(measured: pd.DataFrame, horizon_days: int) -> list[dict[str, Any]
 
 
 # --------------------------------------------------------------------------- I/O edges
-def segments_at(transactions: pd.DataFrame, as_of: dt.date) -> pd.Series:
-    """Each customer's status on ``as_of`` (features built from data up to that day)."""
+def segments_at(transactions: pd.DataFrame, as_of: dt.date, config: FeatureConfig) -> pd.Series:
+    """Each customer's status on ``as_of`` (features built with ``config`` from data up to
+    that day)."""
     from features.build import build_features
-    from features.config import load_feature_config
 
     history = transactions[transactions["timestamp"] < pd.Timestamp(as_of) + pd.Timedelta(days=1)]
     if history.empty:
         return pd.Series(dtype="object")
-    features = build_features(history, as_of, load_feature_config()).features
+    features = build_features(history, as_of, config).features
     return pd.Series(features["status"].to_numpy(), index=features["customer_id"].astype(str))
 
 
 def import_campaign(
     log_path: str | Path,
     transactions: Any,
+    config: FeatureConfig,
     horizon_days: int = 90,
     out_path: str | Path | None = None,
     column_map: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Read a log and transactions, measure, and store the results as JSON.
 
-    Segments are the customers' statuses on the day before the first contact.
+    Segments are the customers' statuses on the day before the first contact, by the
+    feature rules ``config``.
     """
     from features.contract import load_transactions
 
     log = read_campaign_log(log_path)
     loaded = load_transactions(transactions, column_map=column_map)
     first_contact = pd.Timestamp(log["contacted_at"].min()).date()
-    segments = segments_at(loaded.transactions, first_contact - dt.timedelta(days=1))
+    segments = segments_at(loaded.transactions, first_contact - dt.timedelta(days=1), config)
     results = measure_campaign(log, loaded.transactions, horizon_days, segments)
     results = {
         "log": str(log_path),

@@ -7,6 +7,7 @@ HTML, this module finds the data (the scores file, the transactions, the list wr
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +30,18 @@ def write_report(
     campaign_results_path: str | Path | None = None,
     budget: float | None = None,
     plan: WinbackPlan | None = None,
+    column_map: Mapping[str, str] | None = None,
 ) -> Path:
     """Write the self-contained HTML report.
 
     The list shown is ``list_path`` when given (as written by ``winback rank``); otherwise it
     is computed for ``budget`` (default: every contact worth making). ``plan``: the plan the
     list came from, when the caller has it (saves computing the budget curve again).
+    ``column_map`` maps the transactions' own column names, as ``--map`` does.
     """
     table = read_scores(scores_path)
     config, results = economics_config(channels_path, campaign_results_path)
-    loaded = load_transactions(transactions)
+    loaded = load_transactions(transactions, column_map=column_map)
     if list_path is not None:
         winback_list = read_list(list_path)
         spent = float(winback_list["cost"].sum())

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.config import load_feature_config
 from pipelines.cli import app
 from pipelines.economics.campaign import measure_campaign, segments_at
 from pipelines.economics.campaign_log import validate_campaign_log
@@ -75,7 +76,9 @@ def campaign() -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.fixture(scope="module")
 def results(campaign) -> dict:
     log, transactions = campaign
-    segments = segments_at(transactions, (CONTACT_DAY - pd.Timedelta(days=1)).date())
+    segments = segments_at(
+        transactions, (CONTACT_DAY - pd.Timedelta(days=1)).date(), load_feature_config()
+    )
     return measure_campaign(validate_campaign_log(log), transactions, HORIZON, segments)
 
 

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.demo_economics import run_economics_stage
+from pipelines.demo import economics_stage
 from pipelines.economics.channels import ChannelConfig
 from pipelines.economics.lists import read_list
 from pipelines.report.page import TOP_ROWS
@@ -80,7 +80,7 @@ def demo_outputs(cdnow_scores_path: Path, tmp_path_factory) -> tuple[Path, Path,
     """The demo's economics stage on the CDNOW stand-in scores, with campaign results in out/."""
     folder = tmp_path_factory.mktemp("out")
     (folder / "campaign_results.json").write_text(json.dumps(CAMPAIGN_RESULTS))
-    lines = run_economics_stage(folder, cdnow_scores_path)
+    lines = economics_stage(folder, cdnow_scores_path)
     return folder / "winback_list.csv", folder / "report.html", lines
 
 
@@ -301,3 +301,29 @@ def test_ltv_by_segment_is_the_field_formula() -> None:
     assert ltv["average_check"] == pytest.approx(30.0)
     assert ltv["purchases_per_month"] == pytest.approx(0.75)
     assert ltv["ltv"] == pytest.approx(30.0 * 0.75 * 0.5 * 12)
+
+
+def test_report_reads_the_transactions_with_the_users_column_names(
+    small_scores_path: Path, cdnow_transactions: pd.DataFrame, tmp_path
+) -> None:
+    """``--map`` works for ``report`` as for every command that reads transactions."""
+    renamed = cdnow_transactions.rename(
+        columns={"customer_id": "cust", "timestamp": "day", "amount": "value"}
+    )
+    source = tmp_path / "own_names.csv"
+    renamed.to_csv(source, index=False)
+    arguments = ["report", "--scores", str(small_scores_path), "--transactions", str(source)]
+    without = runner.invoke(app, [*arguments, "--out", str(tmp_path / "a.html")])
+    assert without.exit_code == 2 and "customer_id" in without.output
+    mapped = runner.invoke(
+        app,
+        [
+            *arguments,
+            "--out",
+            str(tmp_path / "b.html"),
+            "--map",
+            "customer_id=cust,timestamp=day,amount=value",
+        ],
+    )
+    assert mapped.exit_code == 0, mapped.output
+    assert (tmp_path / "b.html").read_text().count("<section") >= 5
