@@ -51,6 +51,7 @@ import httpx
 
 from benchmarks.load_client import Phase, PhaseResult, run_phase
 from serving.launcher import free_port, server_command, server_environment, stop_server
+from serving.settings import INSECURE_ENV, KEYS_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = ROOT / "benchmarks" / "SERVING.md"
@@ -64,8 +65,8 @@ SERVER_LOG = Path(tempfile.gettempdir()) / "winback_load_test_server.log"
 
 def start_server(scores: Path, api_key: str, workers: int | None) -> tuple[subprocess.Popen, str]:
 
-    environ = dict(os.environ, WINBACK_API_KEYS=api_key)
-    environ.pop("WINBACK_INSECURE", None)
+    environ = {**os.environ, KEYS_ENV: api_key}
+    environ.pop(INSECURE_ENV, None)
     env = server_environment(scores, insecure=False, workers=workers, environ=environ)
     port = free_port()
     log = SERVER_LOG.open("wb")
@@ -233,7 +234,7 @@ def run_load_test(args: argparse.Namespace) -> tuple[list[PhaseResult], dict[str
     if args.url:
         check_loopback(args.url)
         url = args.url.rstrip("/")
-        api_key = args.api_key or os.environ.get("WINBACK_API_KEYS", "").split(",")[0].strip()
+        api_key = args.api_key or os.environ.get(KEYS_ENV, "").split(",")[0].strip()
     else:
         api_key = "load-test-" + secrets.token_urlsafe(24)
         process, url = start_server(args.scores, api_key, args.workers)

@@ -1,0 +1,1 @@
+"""Data contract and feature rules: transactions in, one row per customer at an as-of date."""

@@ -1,0 +1,1 @@
+"""The BentoML service for CRM systems: launcher, settings, auth, schemas, scoring."""
