@@ -17,7 +17,7 @@ import pandas as pd
 from features.build import build_features
 from features.config import load_feature_config
 from features.contract import load_transactions
-from pipelines.economics.rank import channel_mix_lines, rank_to_csv
+from pipelines.economics.rank import channel_mix_lines, group_lines, rank_to_csv
 from pipelines.featurize import status_summary
 from pipelines.paths import (
     CAMPAIGN_RESULTS_FILE,
@@ -127,7 +127,9 @@ def economics_stage(
         f"{cur}{summary['total_expected_value']:,.2f} (all worth-while contacts: "
         f"{cur}{summary['saturation_budget']:,.0f} for {cur}{summary['max_expected_value']:,.0f})",
         *[f"  {line}" for line in channel_mix_lines(result.plan.list, cur)],
+        *group_lines(result.plan),
         f"win-back list: {list_path}",
+        f"campaign log (contacted and control): {result.campaign_log}",
         f"report: {report_path}",
     ]
     if campaign is not None:

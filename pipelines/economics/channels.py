@@ -141,6 +141,9 @@ class ChannelConfig:
     rule_of_thumb_win_back_rate: float = 0.30
     ltv_lifetime_months: float = 24.0
     min_campaign_group_size: int = 100
+    holdout_share: float = 0.10
+    exploration_share: float = 0.25
+    min_expected_value_per_contact: float = 0.0
     response_factor_by_status: Mapping[str, float] = field(
         default_factory=lambda: {"at_risk": 1.0, "sleeping": 1.0, "lost": 0.3}
     )
@@ -234,23 +237,32 @@ class ChannelConfig:
         """Wake rate of ``channel`` for a customer in ``status``. Precedence, first wins:
 
         1. the rate measured by a campaign for this channel and status;
-        2. the rate measured for this channel over all statuses the campaign contacted;
+        2. the rate measured for this channel over all statuses the campaign contacted,
+           times the status factor: the pooled rate replaces the channel's prior rate, not
+           the segment's difference (lost customers still answer less than sleepers);
         3. the prior: ``channels.<channel>.response_rate x response_factor_by_status``
            (a status without a factor counts 1.0).
         """
         measured = self.measured_response_rates.get(channel, {})
         if status in measured:
             return measured[status]
-        if "all" in measured:
-            return measured["all"]
         factor = float(self.response_factor_by_status.get(status, 1.0))
+        if "all" in measured:
+            return min(measured["all"] * factor, 1.0)
         return float(self.channels[channel].response_rate) * factor
 
     def response_rate_source(self, channel: str, status: str) -> str:
         measured = self.measured_response_rates.get(channel, {})
-        if status in measured or "all" in measured:
+        if status in measured:
             return f"measured ({self.measured_source})"
+        if "all" in measured:
+            return f"measured for the channel ({self.measured_source}) x status factor"
         return "prior"
+
+    def is_measured(self, channel: str, status: str) -> bool:
+        """Whether a campaign measured this channel on customers of this status: only such
+        a cell's effect is known well enough for a full send (others get exploration)."""
+        return status in self.measured_response_rates.get(channel, {})
 
     def capacity(self, channel: str) -> float:
         """Contacts this channel can make for one list (daily capacity x campaign days)."""
@@ -320,6 +332,13 @@ _SCALAR_CHECKS: tuple[tuple[str, Callable[[float], bool], str], ...] = (
     ),
     ("ltv_lifetime_months", lambda v: v > 0, "ltv_lifetime_months must be positive"),
     ("min_campaign_group_size", lambda v: v >= 1, "min_campaign_group_size must be at least 1"),
+    ("holdout_share", lambda v: 0 < v < 1, "holdout_share must be in (0, 1)"),
+    ("exploration_share", lambda v: 0 < v <= 1, "exploration_share must be in (0, 1]"),
+    (
+        "min_expected_value_per_contact",
+        lambda v: v >= 0,
+        "min_expected_value_per_contact must be at least 0",
+    ),
 )
 
 

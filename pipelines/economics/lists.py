@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.economics.options import ScoresError
-from pipelines.economics.plan import LIST_COLUMNS
+from pipelines.economics.plan import CAMPAIGN_LOG_COLUMNS, LIST_COLUMNS
 
 
 def write_list(winback_list: pd.DataFrame, path: str | Path) -> Path:
@@ -25,6 +25,24 @@ def write_list(winback_list: pd.DataFrame, path: str | Path) -> Path:
     for column in ("value_if_returned", "cost", "expected_incremental_value"):
         out[column] = out[column].round(2)
     out["contact_by"] = pd.to_datetime(out["contact_by"]).dt.strftime("%Y-%m-%d")
+    out.to_csv(path, index=False)
+    return path
+
+
+def campaign_log_path_for(list_path: str | Path) -> Path:
+    """The list's campaign log lives beside it: ``<list>.campaign.csv``."""
+    path = Path(list_path)
+    return path.with_name(path.stem + ".campaign.csv")
+
+
+def write_campaign_log(campaign: pd.DataFrame, path: str | Path) -> Path:
+    """Write the list's treatment and control rows in the campaign-log format."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = campaign.loc[:, list(CAMPAIGN_LOG_COLUMNS)].copy()
+    for column in ("p_anyway", "predicted_uplift"):
+        out[column] = out[column].round(6)
+    out["expected_incremental_value"] = out["expected_incremental_value"].round(2)
     out.to_csv(path, index=False)
     return path
 

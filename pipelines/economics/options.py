@@ -8,31 +8,32 @@ Pure functions over a scores table (one row per customer: the feature columns of
 
 The numbers of one list row
 ---------------------------
-For customer ``i`` and channel ``c`` (settings in ``configs/channels.yaml``):
+For customer ``i`` and channel ``c`` (settings in ``configs/channels.yaml``), all over the
+scorer's horizon (the same horizon as the probabilities):
 
 * ``p_return_anyway = 1 - p_dormant``: the model's chance that the customer buys within
-  the scorer's horizon without any contact.
-* ``p_return_if_contacted = p_anyway + (1 - p_anyway) x response_rate[c, status]``. The
-  response (wake) rate acts only on the customers who would *not* have come back on their
-  own, so a contact can never lower the chance of a return and a customer who comes back
-  anyway gains nothing from it: the uplift ``(1 - p_anyway) x response_rate`` shrinks to
-  zero as ``p_anyway`` approaches one. ``response_rate`` is the channel's prior times the
-  status factor (lost customers answer less often), or a campaign's measurement
-  (:meth:`pipelines.economics.channels.ChannelConfig.response_rate` gives the precedence).
-* ``value_if_returned = max(predicted_spend, avg_order_value) x margin``. A returning
-  customer places at least one order of their usual size; when the model expects more than
-  that over the horizon, the model's spend is used. The horizon value is chosen over the
-  lifetime CLV on purpose: the probabilities above speak of the same horizon, and a wake-up
-  call buys one return, not a restored lifetime (a sleeper's CLV is dominated by the
-  P(alive) the contact is trying to change, so CLV x uplift would count the contact's
-  effect twice).
+  the horizon without any contact.
+* ``p_return_if_contacted``: from the response source (:mod:`pipelines.economics.response`):
+  the prior ``p_anyway + (1 - p_anyway) x response_rate[c, status]``, or a learned uplift
+  model. ``uplift_lower`` is the lower bound the decision uses (the point value for the
+  prior, which has no uncertainty of its own).
+* ``spend_if_returned = E[spend | return] = predicted_spend / p_return_anyway``: the
+  scorer's ``predicted_spend`` is the *unconditional* expected spend over the horizon
+  (zero for those who do not come back), so the spend of a returning customer is that
+  divided by the chance of returning. Two guards: ``p_return_anyway`` is floored at
+  :data:`MIN_P_RETURN_FOR_SPEND` (the ratio is noise below it), and a returning customer
+  places at least one order of their usual size (``avg_order_value``).
+* ``value_if_returned = spend_if_returned x margin``.
 * ``cost = channel cost + p_return_if_contacted x (offer cost_if_redeemed + offer discount
-  x spend_if_returned)``: the contact is paid now; a gift or a discount only when the
+  x avg_order_value)``: the contact is paid now; a gift or a discount only when the
   customer comes back, and then by everyone who comes back with it, including those who
-  would have come anyway. ``cost`` is therefore an expected cost, and the budget is a
-  budget of expected cost.
+  would have come anyway. A discount applies to the one order it is redeemed on (the
+  customer's usual order), not to the whole horizon's spend. ``cost`` is an expected
+  cost, and the budget is a budget of expected cost.
 * ``expected_incremental_value = (p_return_if_contacted - p_return_anyway) x
-  value_if_returned - cost``. Options with a value of zero or less are never chosen.
+  value_if_returned - cost``, the point estimate the list reports;
+  ``decision_value = uplift_lower x value_if_returned - cost`` is what selection ranks on,
+  and an option is chosen only when it is above ``min_expected_value_per_contact``.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ import pandas as pd
 
 from features.errors import WinbackError
 from pipelines.economics.channels import LIST_CONDITIONS, ChannelConfig
+from pipelines.economics.response import PriorResponse, ResponseModel
 
 #: Columns of the scores table the economics reads (all part of the scorer's contract).
 ECONOMICS_INPUT_COLUMNS = (
@@ -65,6 +67,8 @@ ECONOMICS_INPUT_COLUMNS = (
     "favorite_product",
 )
 
+#: Below this chance of returning, ``predicted_spend / p_return_anyway`` is not trusted.
+MIN_P_RETURN_FOR_SPEND = 0.05
 #: Tolerance on probabilities read from the scores (floating point noise of the models).
 _PROBABILITY_SLACK = 1e-9
 
@@ -147,10 +151,15 @@ class ContactOptions:
     value_if_returned: np.ndarray
     segment_offer: np.ndarray
     offer: np.ndarray
-    response_rate: np.ndarray
     p_return_if_contacted: np.ndarray
+    uplift_lower: np.ndarray
+    measured: np.ndarray
     cost: np.ndarray
     expected_incremental_value: np.ndarray
+    #: What selection ranks on: value at the uplift's lower bound, minus the floor (options
+    #: at or below zero are never chosen).
+    decision_value: np.ndarray
+    response_source: str = "prior"
 
     def to_frame(self) -> pd.DataFrame:
         """Long format: one row per customer and channel."""
@@ -178,31 +187,34 @@ def eligible_customers(scores: pd.DataFrame, config: ChannelConfig) -> pd.DataFr
     return eligible.sort_values("customer_id", kind="stable").reset_index(drop=True)
 
 
-def contact_options(scores: pd.DataFrame, config: ChannelConfig) -> ContactOptions:
-    """Compute p_return, value, cost and expected incremental value for every option."""
+def contact_options(
+    scores: pd.DataFrame, config: ChannelConfig, response: ResponseModel | None = None
+) -> ContactOptions:
+    """Compute p_return, value, cost and expected incremental value for every option.
+
+    ``response`` gives the chance of returning if contacted (default: the configured
+    rates, :class:`pipelines.economics.response.PriorResponse`).
+    """
+    response = response or PriorResponse(config)
     customers = eligible_customers(scores, config)
     channels = tuple(config.channels)
     p_anyway = 1.0 - np.clip(customers["p_dormant"].to_numpy(dtype=float), 0.0, 1.0)
-    spend = spend_if_returned(customers)
+    spend = spend_if_returned(customers, p_anyway)
     value = spend * float(config.margin)
     segment_offer = assign_offers(customers, config).to_numpy(dtype=object)
-
-    statuses = customers["status"].astype(str).to_numpy()
-    rates = np.empty((len(customers), len(channels)), dtype=float)
-    for j, name in enumerate(channels):
-        by_status = {s: config.response_rate(name, s) for s in np.unique(statuses)}
-        rates[:, j] = [by_status[s] for s in statuses]
-    channel_cost = np.array([config.channels[c].cost for c in channels], dtype=float)
     offer = np.empty((len(customers), len(channels)), dtype=object)
     for j, name in enumerate(channels):
         forced = config.channels[name].offer
         offer[:, j] = segment_offer if forced is None else forced
+    estimate = response.estimate(customers, p_anyway, channels, offer)
+    p_contacted = estimate.p_return_if_contacted
+    channel_cost = np.array([config.channels[c].cost for c in channels], dtype=float)
     redeem_cost = _per_offer(offer, {n: o.cost_if_redeemed for n, o in config.offers.items()})
     discount = _per_offer(offer, {n: o.discount for n, o in config.offers.items()})
-
-    p_contacted = p_anyway[:, None] + (1.0 - p_anyway[:, None]) * rates
-    cost = channel_cost[None, :] + p_contacted * (redeem_cost + discount * spend[:, None])
+    order_value = order_value_of(customers)
+    cost = channel_cost[None, :] + p_contacted * (redeem_cost + discount * order_value[:, None])
     gain = (p_contacted - p_anyway[:, None]) * value[:, None]
+    floor = float(config.min_expected_value_per_contact)
     return ContactOptions(
         customers=customers,
         channels=channels,
@@ -211,10 +223,13 @@ def contact_options(scores: pd.DataFrame, config: ChannelConfig) -> ContactOptio
         value_if_returned=value,
         segment_offer=segment_offer,
         offer=offer,
-        response_rate=rates,
         p_return_if_contacted=p_contacted,
+        uplift_lower=estimate.uplift_lower,
+        measured=estimate.measured,
         cost=cost,
         expected_incremental_value=gain - cost,
+        decision_value=estimate.uplift_lower * value[:, None] - cost - floor,
+        response_source=response.name,
     )
 
 
@@ -223,8 +238,17 @@ def _per_offer(offer: np.ndarray, values: dict[str, float]) -> np.ndarray:
     return np.array([values[o] for o in offer.ravel()], dtype=float).reshape(offer.shape)
 
 
-def spend_if_returned(customers: pd.DataFrame) -> np.ndarray:
-    """max(predicted_spend over the horizon, avg_order_value), never below zero."""
-    predicted = pd.to_numeric(customers["predicted_spend"], errors="coerce").fillna(0.0)
+def order_value_of(customers: pd.DataFrame) -> np.ndarray:
+    """The customer's usual order (``avg_order_value``), never below zero."""
     average = pd.to_numeric(customers["avg_order_value"], errors="coerce").fillna(0.0)
-    return np.maximum(np.maximum(predicted.to_numpy(float), average.to_numpy(float)), 0.0)
+    return np.maximum(average.to_numpy(float), 0.0)
+
+
+def spend_if_returned(customers: pd.DataFrame, p_anyway: np.ndarray) -> np.ndarray:
+    """E[spend | return] over the horizon: ``predicted_spend / p_return_anyway`` (floored at
+    :data:`MIN_P_RETURN_FOR_SPEND`), and at least one usual order."""
+    predicted = pd.to_numeric(customers["predicted_spend"], errors="coerce").fillna(0.0)
+    conditional = np.maximum(predicted.to_numpy(float), 0.0) / np.maximum(
+        p_anyway, MIN_P_RETURN_FOR_SPEND
+    )
+    return np.maximum(conditional, order_value_of(customers))

@@ -16,27 +16,42 @@ A plan is made in four steps, each in the module that explains it:
    (:func:`pipelines.economics.selection.prefix_length`), so a bigger budget never does
    worse;
 4. :mod:`pipelines.economics.reasons` writes each chosen row's contact-by date, offer and
-   reason.
+   reason;
+5. :mod:`pipelines.economics.holdout` splits the chosen customers into the contacted
+   (``treatment``), a randomised ``control`` group, and, in cells no campaign has measured,
+   the ``deferred`` beyond the exploration share. The list holds the treatment rows; the
+   campaign log (:attr:`WinbackPlan.campaign`) holds treatment and control, ready for
+   ``winback campaign import``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from features.errors import WinbackError
 from pipelines.economics.channels import ChannelConfig
+from pipelines.economics.holdout import (
+    assign_groups,
+    cell_power,
+    list_seed,
+    treatment_probability,
+    uniform_draws,
+)
 from pipelines.economics.options import (
     ContactOptions,
     as_of_from_scores,
     contact_options,
+    order_value_of,
     validate_scores,
 )
 from pipelines.economics.reasons import contact_by_dates, offer_text, reason_text
+from pipelines.economics.response import ResponseModel
 from pipelines.economics.selection import (
     budget_curve,
     chosen_channels,
@@ -58,6 +73,23 @@ LIST_COLUMNS = (
     "expected_incremental_value",
     "contact_by",
     "reason",
+)
+
+#: Columns of the campaign log a list writes beside itself (``<list>.campaign.csv``): the
+#: format ``winback campaign import`` reads, then the decision-time numbers.
+CAMPAIGN_LOG_COLUMNS = (
+    "customer_id",
+    "contacted_at",
+    "channel",
+    "offer",
+    "group",
+    "status",
+    "p_anyway",
+    "predicted_uplift",
+    "expected_incremental_value",
+    "model_version",
+    "response_source",
+    "list_id",
 )
 
 #: What :func:`reason_text` reads of a customer.
@@ -86,6 +118,13 @@ class WinbackPlan:
     config: ChannelConfig
     n_moves: int
     summary: dict = field(default_factory=dict)
+    #: Every chosen customer: the list's columns plus ``group`` (treatment, control,
+    #: deferred); the list is its treatment rows.
+    chosen: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Treatment and control rows of the chosen customers (:data:`CAMPAIGN_LOG_COLUMNS`).
+    campaign: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: Per channel x status cell: group sizes and whether the cell can show its effect.
+    cells: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def curve(self) -> pd.DataFrame:
         return budget_curve(self.sequence)
@@ -118,19 +157,34 @@ def plan_winback(
     channels: ChannelConfig | None = None,
     limit: int | None = None,
     as_of: str | dt.date | None = None,
+    response: ResponseModel | None = None,
+    seed: str | None = None,
 ) -> WinbackPlan:
-    """Choose whom to contact, how, and in which order, for ``budget`` (expected cost)."""
+    """Choose whom to contact, how, and in which order, for ``budget`` (expected cost).
+
+    ``response``: where the chance of a return if contacted comes from (default: the
+    configured rates). ``seed`` fixes the control-group draw (default: the as-of date and
+    the scores' model version, so a re-run gives the same groups).
+    """
     _check_budget(budget, limit)
     config = (channels or ChannelConfig()).validate()
     validate_scores(scores)
     as_of = _as_of_date(scores, as_of)
-    options = contact_options(scores, config)
+    options = contact_options(scores, config, response)
     capacities = [config.capacity(c) for c in options.channels]
-    sequence = selection_sequence(options, capacities)
+    sequence = selection_sequence(as_sent(options, config), capacities)
     n_moves = prefix_length(sequence, float(budget))
     chosen = chosen_channels(sequence, n_moves, len(options.customers))
-    full = _ranked_rows(options, chosen, as_of, config)
-    shown = full if limit is None else full.head(limit).reset_index(drop=True)
+    seed = seed or list_seed(as_of.isoformat(), _model_version(scores))
+    selected = _ranked_rows(options, chosen, as_of, config, seed)
+    contacted = selected[selected["group"] == "treatment"].reset_index(drop=True)
+    contacted["rank"] = np.arange(1, len(contacted) + 1, dtype="int64")
+    shown = contacted if limit is None else contacted.head(limit).reset_index(drop=True)
+    cells = cell_power(selected)
+    summary = _plan_summary(
+        options, sequence, n_moves, contacted, len(shown), budget, as_of, config
+    )
+    summary.update(_group_summary(selected, cells, config, seed))
     return WinbackPlan(
         list=shown.loc[:, list(LIST_COLUMNS)],
         options=options,
@@ -139,14 +193,40 @@ def plan_winback(
         as_of=as_of,
         config=config,
         n_moves=n_moves,
-        summary=_plan_summary(options, sequence, n_moves, full, len(shown), budget, as_of, config),
+        summary=summary,
+        campaign=_campaign_log(
+            selected, as_of, seed, _model_version(scores), options.response_source
+        ),
+        cells=cells,
+        chosen=selected,
     )
 
 
+def as_sent(options: ContactOptions, config: ChannelConfig) -> ContactOptions:
+    """The options as the budget sees them: only the treatment share of a cell is
+    contacted (the control is held out, unmeasured cells only explored), so an option's
+    expected cost and value are its own times the chance that a chosen customer is sent.
+    Selection on these fills the budget with contacts that are actually made."""
+    share = treatment_probability(options.measured, config.holdout_share, config.exploration_share)
+    return replace(
+        options, cost=options.cost * share, decision_value=options.decision_value * share
+    )
+
+
+def _model_version(scores: pd.DataFrame) -> str | None:
+    if "model_version" not in scores or scores["model_version"].isna().all():
+        return None
+    return str(scores["model_version"].dropna().iloc[0])
+
+
 def _ranked_rows(
-    options: ContactOptions, chosen: np.ndarray, as_of: dt.date, config: ChannelConfig
+    options: ContactOptions,
+    chosen: np.ndarray,
+    as_of: dt.date,
+    config: ChannelConfig,
+    seed: str,
 ) -> pd.DataFrame:
-    """One list row per contacted customer, best expected incremental value first."""
+    """One row per chosen customer with its group, best expected incremental value first."""
     rows = np.flatnonzero(chosen >= 0)
     cols = chosen[rows]
     customers = options.customers.iloc[rows].reset_index(drop=True)
@@ -156,13 +236,20 @@ def _ranked_rows(
     p_anyway = options.p_return_anyway[rows]
     p_contacted = options.p_return_if_contacted[rows, cols]
     value = options.value_if_returned[rows]
-    spend = options.spend_if_returned[rows]
+    order_value = order_value_of(customers)
     records = customers.loc[:, _REASON_COLUMNS].to_dict("records")
+    groups = assign_groups(
+        uniform_draws(customers["customer_id"], seed),
+        options.measured[rows, cols],
+        float(config.holdout_share),
+        float(config.exploration_share),
+    )
     result = pd.DataFrame(
         {
             "customer_id": customers["customer_id"].astype(str).to_numpy(),
             "status": customers["status"].astype(str).to_numpy(),
             "channel": channel_names,
+            "offer_name": offers,
             "offer": [
                 offer_text(offers[k], records[k]["favorite_product"], contact_by.iloc[k], config)
                 for k in range(len(rows))
@@ -181,11 +268,12 @@ def _ranked_rows(
                     p_anyway[k],
                     p_contacted[k],
                     value[k],
-                    spend[k],
+                    order_value[k],
                     config,
                 )
                 for k in range(len(rows))
             ],
+            "group": groups,
         }
     )
     result = result.sort_values(
@@ -193,6 +281,61 @@ def _ranked_rows(
     ).reset_index(drop=True)
     result.insert(0, "rank", np.arange(1, len(result) + 1, dtype="int64"))
     return result
+
+
+def _campaign_log(
+    selected: pd.DataFrame,
+    as_of: dt.date,
+    seed: str,
+    model_version: str | None,
+    response_source: str,
+) -> pd.DataFrame:
+    """The list's own campaign log: every treatment and control row, in the import format.
+
+    ``contacted_at`` is the day after the as-of date (the list's first working day); a CRM
+    that sends later may overwrite it before ``winback campaign import``.
+    """
+    logged = selected[selected["group"].isin(["treatment", "control"])]
+    list_id = "wb-" + hashlib.blake2b(seed.encode(), digest_size=6).hexdigest()
+    return pd.DataFrame(
+        {
+            "customer_id": logged["customer_id"].to_numpy(),
+            "contacted_at": (as_of + dt.timedelta(days=1)).isoformat(),
+            "channel": logged["channel"].to_numpy(),
+            "offer": logged["offer_name"].to_numpy(),
+            "group": logged["group"].to_numpy(),
+            "status": logged["status"].to_numpy(),
+            "p_anyway": logged["p_return_anyway"].to_numpy(),
+            "predicted_uplift": (
+                logged["p_return_if_contacted"] - logged["p_return_anyway"]
+            ).to_numpy(),
+            "expected_incremental_value": logged["expected_incremental_value"].to_numpy(),
+            "model_version": model_version or "",
+            "response_source": response_source,
+            "list_id": list_id,
+        },
+        columns=list(CAMPAIGN_LOG_COLUMNS),
+    )
+
+
+def _group_summary(
+    selected: pd.DataFrame, cells: pd.DataFrame, config: ChannelConfig, seed: str
+) -> dict:
+    """How the chosen customers were split, and which cells are too small to measure."""
+    counts = selected["group"].value_counts()
+    too_small = cells[~cells["measurable"]]
+    return {
+        "chosen": len(selected),
+        "control": int(counts.get("control", 0)),
+        "deferred": int(counts.get("deferred", 0)),
+        "holdout_share": float(config.holdout_share),
+        "exploration_share": float(config.exploration_share),
+        "unmeasured_cells": int((cells["deferred"] > 0).sum() if len(cells) else 0),
+        "cells_too_small_to_measure": [
+            f"{row.channel}/{row.status}" for row in too_small.itertuples(index=False)
+        ],
+        "list_seed": seed,
+    }
 
 
 def _plan_summary(
@@ -216,6 +359,14 @@ def _plan_summary(
         "total_cost": float(full["cost"].sum()),
         "total_expected_value": float(full["expected_incremental_value"].sum()),
         "channel_mix": {c: int(n) for c, n in full["channel"].value_counts().items()},
+        # What the selection expects to spend and gain on the contacts actually sent (the
+        # budget's measure; the list's own totals above differ by the luck of the draw).
+        "expected_cost_as_sent": (
+            float(sequence["cumulative_cost"].iloc[n_moves - 1]) if n_moves else 0.0
+        ),
+        "expected_value_as_sent": (
+            float(sequence["cumulative_value"].iloc[n_moves - 1]) if n_moves else 0.0
+        ),
         "saturation_budget": float(sequence["cumulative_cost"].iloc[-1]) if len(sequence) else 0.0,
         "max_expected_value": (
             float(sequence["cumulative_value"].iloc[-1]) if len(sequence) else 0.0

@@ -8,7 +8,7 @@ response rates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pandas as pd
 
 from pipelines.economics.campaign_results import load_campaign_results, measured_response_rates
 from pipelines.economics.channels import ChannelConfig, load_channel_config
-from pipelines.economics.lists import write_list
+from pipelines.economics.lists import campaign_log_path_for, write_campaign_log, write_list
 from pipelines.economics.money import money
 from pipelines.economics.plan import WinbackPlan, channel_totals, plan_winback
 from pipelines.paths import DEFAULT_CAMPAIGN_RESULTS
@@ -46,6 +46,8 @@ class RankResult:
     scores: ScoresTable
     out: Path
     campaign_results: dict[str, Any] | None
+    #: The list's campaign log (treatment and control rows), beside the list.
+    campaign_log: Path | None = None
 
 
 def rank_to_csv(
@@ -55,13 +57,42 @@ def rank_to_csv(
     channels_path: str | Path | None = None,
     limit: int | None = None,
     campaign_results_path: str | Path | None = None,
+    holdout_share: float | None = None,
 ) -> RankResult:
-    """Read scores, choose the list under ``budget``, write it as CSV."""
+    """Read scores, choose the list under ``budget``, write it as CSV, and write its
+    campaign log (contacted and control customers) beside it as ``<out>.campaign.csv``.
+
+    ``holdout_share`` overrides the config's control-group share."""
     table = read_scores(scores_path)
     config, results = economics_config(channels_path, campaign_results_path)
+    if holdout_share is not None:
+        config = replace(config, holdout_share=float(holdout_share))
     plan = plan_winback(table.scores, budget, config, limit=limit, as_of=table.as_of)
     path = write_list(plan.list, out)
-    return RankResult(plan=plan, scores=table, out=path, campaign_results=results)
+    log = write_campaign_log(plan.campaign, campaign_log_path_for(path))
+    return RankResult(plan=plan, scores=table, out=path, campaign_results=results, campaign_log=log)
+
+
+def group_lines(plan: WinbackPlan) -> list[str]:
+    """The control group and the exploration, in words (for the console and the demo)."""
+    summary = plan.summary
+    lines = [
+        f"control group: {summary['control']:,} of {summary['chosen']:,} chosen customers "
+        f"held out at random ({summary['holdout_share']:.0%} per channel and status), not "
+        "contacted, so the campaign can be measured"
+    ]
+    if summary["deferred"]:
+        lines.append(
+            f"exploration: {summary['deferred']:,} chosen customers deferred: no campaign has "
+            f"measured their channel and status yet, so {summary['exploration_share']:.0%} "
+            "of each such cell is contacted first"
+        )
+    if summary["cells_too_small_to_measure"]:
+        lines.append(
+            "too small to show their predicted effect: "
+            + ", ".join(summary["cells_too_small_to_measure"])
+        )
+    return lines
 
 
 def channel_mix_lines(winback_list: pd.DataFrame, currency: str) -> list[str]:

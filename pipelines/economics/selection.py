@@ -92,7 +92,7 @@ def selection_sequence(
     channel in ``options.channels`` order (``inf`` = unlimited).
     """
     costs = options.cost
-    values = options.expected_incremental_value
+    values = options.decision_value
     n, m = costs.shape
     capacity = np.full(m, math.inf) if capacities is None else np.asarray(capacities, float)
     usage = np.zeros(m, dtype=np.int64)
@@ -200,7 +200,7 @@ def expected_value_upper_bound(
     from scipy.optimize import linprog
     from scipy.sparse import coo_matrix, vstack
 
-    values = options.expected_incremental_value
+    values = options.decision_value
     rows, cols = np.nonzero(values > 0)
     if len(rows) == 0:
         return 0.0

@@ -92,3 +92,14 @@ def cdnow_scores_path(cdnow_scores: pd.DataFrame, tmp_path_factory: pytest.TempP
 def scores_writer():
     """:func:`write_scores`, for tests that write their own scores file."""
     return write_scores
+
+
+@pytest.fixture(scope="session")
+def small_scores_path(cdnow_scores: pd.DataFrame, scores_writer, tmp_path_factory) -> Path:
+    """Sleeping and at-risk CDNOW customers only: the commands' tests run faster on it."""
+    import pyarrow.parquet as pq
+
+    subset = cdnow_scores[cdnow_scores["status"].isin(["sleeping", "at_risk"])]
+    path = scores_writer(subset, tmp_path_factory.mktemp("small") / "scores.parquet")
+    assert pq.read_schema(path).metadata[b"winback.horizon_days"] == b"90"
+    return path

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from features.errors import WinbackError
 from pipelines.economics.channels import Channel, ChannelConfig, load_channel_config
 from pipelines.economics.lists import read_list, write_list
-from pipelines.economics.plan import LIST_COLUMNS, plan_winback, rank_winback
+from pipelines.economics.plan import LIST_COLUMNS, as_sent, plan_winback, rank_winback
 from pipelines.economics.selection import expected_value_upper_bound
 
 AS_OF = dt.date(1998, 6, 30)
@@ -45,11 +45,15 @@ def reference_row(customer: dict, channel: str, config: ChannelConfig) -> dict:
         customer["status"], 1.0
     )
     p_contacted = p_anyway + (1.0 - p_anyway) * rate
-    spend = max(customer["predicted_spend"], customer["avg_order_value"], 0.0)
+    # E[spend | return]: the unconditional expected spend over the chance of returning
+    # (floored at 5%), and at least one usual order.
+    order = max(customer["avg_order_value"], 0.0)
+    spend = max(max(customer["predicted_spend"], 0.0) / max(p_anyway, 0.05), order)
     value = spend * config.margin
     offer = config.offers[reference_offer(customer, channel, config)]
+    # A discount is costed on the one order it is redeemed on.
     cost = config.channels[channel].cost + p_contacted * (
-        offer.cost_if_redeemed + offer.discount * spend
+        offer.cost_if_redeemed + offer.discount * order
     )
     gap = customer["typical_gap_days"]
     since = customer["days_since_last"]
@@ -112,13 +116,16 @@ def test_list_has_the_contract_columns_in_order(cdnow_plan) -> None:
 
 
 def test_list_on_cdnow_is_non_trivial(cdnow_plan) -> None:
-    winback_list = cdnow_plan.list
-    assert (winback_list["status"] == "sleeping").sum() > 500
-    assert winback_list["channel"].nunique() >= 3
+    chosen = cdnow_plan.chosen
+    assert (chosen["status"] == "sleeping").sum() > 500
+    assert chosen["channel"].nunique() >= 3
     # Channels mixed by value: the dear channel goes to customers worth more.
-    by_channel = winback_list.groupby("channel")["value_if_returned"].median()
+    by_channel = chosen.groupby("channel")["value_if_returned"].median()
     assert by_channel["phone"] > by_channel["email"]
-    assert cdnow_plan.summary["total_cost"] <= 1000.0
+    assert cdnow_plan.summary["expected_cost_as_sent"] <= 1000.0
+    # The list the CRM gets is the contacted part of the chosen customers.
+    treated = chosen[chosen["group"] == "treatment"]
+    assert cdnow_plan.list["customer_id"].tolist() == treated["customer_id"].tolist()
 
 
 def test_every_number_in_a_row_is_recomputed_from_scores_and_config(
@@ -126,10 +133,11 @@ def test_every_number_in_a_row_is_recomputed_from_scores_and_config(
 ) -> None:
     config = load_channel_config()
     scores = cdnow_scores.set_index(cdnow_scores["customer_id"].astype(str)).to_dict("index")
-    # Every row of every channel but e-mail, and every 5th e-mail row (16k rows are e-mails;
-    # the CSV test below checks the value identity on all rows).
-    rows = cdnow_plan.list
-    rows = rows[(rows["channel"] != "email") | (rows.index % 5 == 0)]
+    # Every chosen row of every channel but e-mail, and every 2nd e-mail row (most rows are
+    # e-mails; the CSV test below checks the value identity on all rows). Chosen rows of
+    # every group carry the same numbers as the contacted ones.
+    rows = cdnow_plan.chosen
+    rows = rows[(rows["channel"] != "email") | (rows.index % 2 == 0)]
     assert len(rows) > 3000
     for row in rows.itertuples(index=False):
         expected = reference_row(scores[row.customer_id], row.channel, config)
@@ -187,30 +195,34 @@ def test_capacity_is_respected_on_cdnow(cdnow_scores: pd.DataFrame) -> None:
     )
     waking = cdnow_scores[cdnow_scores["status"].isin(["sleeping", "at_risk"])]
     plan = plan_winback(waking, 5000.0, config, as_of=AS_OF)
-    counts = plan.list["channel"].value_counts()
+    counts = plan.chosen["channel"].value_counts()
     assert counts.get("phone", 0) == 3 * config.campaign_days
     assert counts.get("call_centre", 0) <= 500 * config.campaign_days
 
 
 def test_raising_the_budget_never_lowers_expected_value_on_cdnow(cdnow_scores, cdnow_plan) -> None:
-    totals, members = [], []
+    totals, members, contacted = [], [], []
     for budget in (150.0, 1000.0, 3000.0):
-        winback_list = (
-            cdnow_plan.list
+        plan = (
+            cdnow_plan
             if budget == cdnow_plan.budget
-            else rank_winback(cdnow_scores, budget, as_of=AS_OF)
+            else plan_winback(cdnow_scores, budget, as_of=AS_OF)
         )
-        totals.append(winback_list["expected_incremental_value"].sum())
-        members.append(set(winback_list["customer_id"]))
-        assert winback_list["cost"].sum() <= budget + 1e-6
+        totals.append(plan.summary["expected_value_as_sent"])
+        members.append(set(plan.chosen["customer_id"]))
+        contacted.append(set(plan.list["customer_id"]))
+        assert plan.summary["expected_cost_as_sent"] <= budget + 1e-6
     assert totals == sorted(totals)
     assert all(a <= b for a, b in itertools.pairwise(members))
+    # A customer's draw does not depend on the budget: the contacted grow with it too.
+    assert all(a <= b for a, b in itertools.pairwise(contacted))
 
 
 def test_greedy_is_within_the_lp_bound_on_cdnow(cdnow_plan) -> None:
     capacities = [cdnow_plan.config.capacity(c) for c in cdnow_plan.options.channels]
-    bound = expected_value_upper_bound(cdnow_plan.options, cdnow_plan.budget, capacities)
-    value = cdnow_plan.summary["total_expected_value"]
+    sent = as_sent(cdnow_plan.options, cdnow_plan.config)
+    bound = expected_value_upper_bound(sent, cdnow_plan.budget, capacities)
+    value = cdnow_plan.summary["expected_value_as_sent"]
     assert value <= bound + 1e-6
     assert bound - value < 0.001 * bound
 
@@ -269,17 +281,18 @@ def test_property_budget_monotone_capacity_and_positive_value(data, seed, n, m) 
     budgets = sorted(data.draw(st.lists(st.floats(0.0, 400.0), min_size=2, max_size=4)))
     previous_value, previous_members = -1.0, set()
     for budget in budgets:
-        winback_list = rank_winback(scores, budget, channels=config, as_of=AS_OF)
-        value = winback_list["expected_incremental_value"].sum()
+        plan = plan_winback(scores, budget, channels=config, as_of=AS_OF)
+        chosen = plan.chosen
+        value = plan.summary["expected_value_as_sent"]
         assert value >= previous_value - 1e-9
-        assert previous_members <= set(winback_list["customer_id"])
-        assert winback_list["cost"].sum() <= budget + 1e-6
-        assert (winback_list["expected_incremental_value"] > 0).all()
-        assert winback_list["customer_id"].is_unique
-        assert "active" not in set(winback_list["status"])
-        for channel, count in winback_list["channel"].value_counts().items():
+        assert previous_members <= set(chosen["customer_id"])
+        assert plan.summary["expected_cost_as_sent"] <= budget + 1e-6
+        assert (chosen["expected_incremental_value"] > 0).all()
+        assert chosen["customer_id"].is_unique
+        assert "active" not in set(chosen["status"])
+        for channel, count in chosen["channel"].value_counts().items():
             assert count <= config.capacity(channel)
-        previous_value, previous_members = value, set(winback_list["customer_id"])
+        previous_value, previous_members = value, set(chosen["customer_id"])
 
 
 @settings(max_examples=40, deadline=None, database=None)
@@ -294,13 +307,14 @@ def test_property_gap_to_optimum_is_below_one_contact(data, seed, n, m) -> None:
     )
     budget = data.draw(st.floats(0.0, 60.0))
     plan = plan_winback(scores, budget, config, as_of=AS_OF)
-    values, costs = plan.options.expected_incremental_value, plan.options.cost
+    sent = as_sent(plan.options, config)
+    values, costs = sent.decision_value, sent.cost
     best = 0.0
     for choice in itertools.product(range(-1, values.shape[1]), repeat=values.shape[0]):
         picked = [(i, j) for i, j in enumerate(choice) if j >= 0]
         if sum(costs[i, j] for i, j in picked) <= budget:
             best = max(best, sum(values[i, j] for i, j in picked))
-    value = plan.summary["total_expected_value"]
+    value = plan.summary["expected_value_as_sent"]
     assert value <= best + 1e-9
     assert best - value <= plan.summary["gap_bound_without_capacities"] + 1e-9
 
@@ -358,10 +372,10 @@ def test_offers_follow_the_segment_rules() -> None:
         config, channels={k: v for k, v in config.channels.items() if k != "special_offer"}
     )
     customer = scores.assign(p_dormant=0.9, avg_order_value=200.0).iloc[[1]]
-    row = rank_winback(customer, 1e6, channels=no_special, as_of=AS_OF).iloc[0]
+    row = plan_winback(customer, 1e6, channels=no_special, as_of=AS_OF).chosen.iloc[0]
     assert row["offer"] == "repeat your last order: Blue Train"
     assert "favourite: Blue Train" in row["reason"]
-    row = rank_winback(customer, 1e6, channels=only_special, as_of=AS_OF).iloc[0]
+    row = plan_winback(customer, 1e6, channels=only_special, as_of=AS_OF).chosen.iloc[0]
     valid_until = row["contact_by"] + dt.timedelta(days=14)
     assert row["offer"] == f"10% off your next order until {valid_until.isoformat()}"
     assert "10% off $200.00 if redeemed" in row["reason"]

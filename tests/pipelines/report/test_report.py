@@ -94,25 +94,18 @@ def page(ranked_and_reported) -> str:
     return ranked_and_reported[1].read_text(encoding="utf-8")
 
 
-@pytest.fixture(scope="module")
-def small_scores_path(cdnow_scores: pd.DataFrame, scores_writer, tmp_path_factory) -> Path:
-    """Sleeping and at-risk CDNOW customers only: the commands' tests run faster on it."""
-    import pyarrow.parquet as pq
-
-    subset = cdnow_scores[cdnow_scores["status"].isin(["sleeping", "at_risk"])]
-    path = scores_writer(subset, tmp_path_factory.mktemp("small") / "scores.parquet")
-    assert pq.read_schema(path).metadata[b"winback.horizon_days"] == b"90"
-    return path
-
-
 def test_demo_stage_writes_list_and_report(demo_outputs) -> None:
     list_path, report_path, lines = demo_outputs
     assert list_path.exists() and report_path.exists()
     assert any("win-back list at a $1,000 budget" in line for line in lines)
     assert any("measured by campaign" in line for line in lines)
     assert any(str(report_path) in line for line in lines)
+    assert any("control group:" in line for line in lines)
+    assert any("campaign log" in line for line in lines)
     winback_list = read_list(list_path)
-    assert 0 < winback_list["cost"].sum() <= 1000.0
+    # The budget is one of expected cost as sent: who of the chosen is contacted is drawn
+    # (control group, exploration), so the list's own total differs by the luck of the draw.
+    assert 0 < winback_list["cost"].sum() <= 1000.0 * 1.05
     assert winback_list["rank"].tolist() == list(range(1, len(winback_list) + 1))
 
 
