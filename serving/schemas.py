@@ -227,12 +227,28 @@ class RankResponse(BaseModel):
     as_of: dt.date = Field(description="As-of date of the snapshot.")
     budget: float = Field(description="The requested budget (expected cost).")
     total_cost: float = Field(
-        description="Expected cost of every contact chosen, rounded to 6 decimals; <= budget."
+        description="Expected cost of the contacts in the list, rounded to 6 decimals. The "
+        "budget bounds the expected cost as sent (`expected_cost_as_sent`); who of the chosen "
+        "customers is contacted is drawn (control group, exploration), so this total differs "
+        "from it by the luck of the draw."
+    )
+    expected_cost_as_sent: float = Field(
+        description="What the selection expects the contacts to cost; <= budget."
     )
     total_expected_value: float = Field(
         description="Expected incremental value of every contact chosen."
     )
-    contacts: int = Field(description="Contacts chosen within the budget.")
+    contacts: int = Field(description="Contacts in the list (the treatment group).")
+    control: list[str] = Field(
+        description="Customer ids held out at random as the control group: chosen like the "
+        "list's customers but NOT to be contacted; record them so the campaign can be "
+        "measured (`winback campaign import`)."
+    )
+    deferred: int = Field(
+        description="Chosen customers not contacted yet: no campaign has measured their "
+        "channel and status, so only an exploration share of such cells is contacted."
+    )
+    list_id: str = Field(description="Identifies this list (and its groups) in campaign logs.")
     eligible_customers: int = Field(description="Customers in a status worth a contact.")
     rows: list[RankRow] = Field(
         description="The list, best first; the first `limit` rows when a limit is given."

@@ -307,7 +307,11 @@ class WinbackService:
             # (1e-14) that a client checking total_cost <= budget should not see.
             total_cost=round(float(summary["total_cost"]), 6),
             total_expected_value=round(float(summary["total_expected_value"]), 6),
+            expected_cost_as_sent=round(float(summary["expected_cost_as_sent"]), 6),
             contacts=int(summary["contacts"]),
+            control=plan.campaign.loc[plan.campaign["group"] == "control", "customer_id"].tolist(),
+            deferred=int(summary["deferred"]),
+            list_id=str(plan.campaign["list_id"].iloc[0]) if len(plan.campaign) else "",
             eligible_customers=int(summary["eligible_customers"]),
             rows=rows,
         )
