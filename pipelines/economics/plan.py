@@ -55,6 +55,7 @@ from pipelines.economics.response import ResponseModel
 from pipelines.economics.selection import (
     budget_curve,
     chosen_channels,
+    expected_value_upper_bound,
     prefix_length,
     selection_sequence,
 )
@@ -374,8 +375,36 @@ def _plan_summary(
         "gap_bound_without_capacities": (
             float(next_move["delta_value"]) if next_move is not None else 0.0
         ),
+        **_capacity_gap(options, config, sequence, n_moves, budget),
         "measured_response_rates": {c: dict(v) for c, v in config.measured_response_rates.items()},
     }
+
+
+def _capacity_gap(
+    options: ContactOptions,
+    config: ChannelConfig,
+    sequence: pd.DataFrame,
+    n_moves: int,
+    budget: float,
+) -> dict:
+    """The true gap to the optimum when a channel's capacity binds.
+
+    Without binding capacities the prefix rule is at most one move short of the optimum
+    (``gap_bound_without_capacities``). A full channel makes the ordering a heuristic, so
+    the gap is then measured against the LP relaxation's optimum, which no list can beat.
+    """
+    chosen = chosen_channels(sequence, n_moves, len(options.customers))
+    capacities = [config.capacity(c) for c in options.channels]
+    full = [
+        name
+        for j, name in enumerate(options.channels)
+        if math.isfinite(capacities[j]) and int((chosen == j).sum()) >= capacities[j]
+    ]
+    if not full:
+        return {"full_channels": [], "gap_to_optimum_at_most": None}
+    bound = expected_value_upper_bound(as_sent(options, config), float(budget), capacities)
+    value = float(sequence["cumulative_value"].iloc[n_moves - 1]) if n_moves else 0.0
+    return {"full_channels": full, "gap_to_optimum_at_most": max(bound - value, 0.0)}
 
 
 def channel_totals(winback_list: pd.DataFrame) -> pd.DataFrame:

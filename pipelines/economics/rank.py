@@ -87,6 +87,12 @@ def group_lines(plan: WinbackPlan) -> list[str]:
             f"measured their channel and status yet, so {summary['exploration_share']:.0%} "
             "of each such cell is contacted first"
         )
+    if summary["full_channels"]:
+        lines.append(
+            f"full channel(s) {', '.join(summary['full_channels'])}: the list is within "
+            f"{money(summary['gap_to_optimum_at_most'], plan.config.currency)} of the best "
+            "list possible under these capacities (LP bound)"
+        )
     if summary["cells_too_small_to_measure"]:
         lines.append(
             "too small to show their predicted effect: "

@@ -379,3 +379,30 @@ def test_offers_follow_the_segment_rules() -> None:
     valid_until = row["contact_by"] + dt.timedelta(days=14)
     assert row["offer"] == f"10% off your next order until {valid_until.isoformat()}"
     assert "10% off $200.00 if redeemed" in row["reason"]
+
+
+def test_a_full_channel_reports_its_true_gap_to_the_optimum() -> None:
+    """Issue 13: with capacities the 'one contact short' bound does not hold; the summary
+    must report a gap that covers the real loss (here found by brute force)."""
+    scores = synthetic_scores(11, 6)
+    config = replace(
+        ChannelConfig(),
+        channels={
+            "a": Channel("a", "channel a", cost=1.0, response_rate=0.6, daily_capacity=2),
+            "b": Channel("b", "channel b", cost=0.2, response_rate=0.2, daily_capacity=None),
+        },
+        campaign_days=1,
+    ).validate()
+    budget = 4.0
+    plan = plan_winback(scores, budget, config, as_of=AS_OF)
+    sent = as_sent(plan.options, config)
+    values, costs = sent.decision_value, sent.cost
+    best = 0.0
+    for choice in itertools.product(range(-1, 2), repeat=values.shape[0]):
+        picked = [(i, j) for i, j in enumerate(choice) if j >= 0]
+        if sum(j == 0 for _, j in picked) > 2 or sum(costs[i, j] for i, j in picked) > budget:
+            continue
+        best = max(best, sum(values[i, j] for i, j in picked))
+    value = plan.summary["expected_value_as_sent"]
+    assert plan.summary["full_channels"] == ["a"]
+    assert best - value <= plan.summary["gap_to_optimum_at_most"] + 1e-9
