@@ -77,9 +77,8 @@ def check_configuration(settings: ServiceSettings | None = None) -> str:
     path = settings.scores_path
     if settings.scores_explicit and not path.is_file():
         raise WinbackError(f"{SCORES_ENV}={path}: scores file not found")
-    if path.is_file():
-        read_scores(path)
-    economics_config(settings.channels_path, settings.campaign_results_path)
+    horizon = read_scores(path).horizon_days if path.is_file() else None
+    economics_config(settings.channels_path, settings.campaign_results_path, horizon)
     # Load the model once here too: a missing champion or an artifact this code cannot
     # read must stop the server with one line, not make BentoML respawn failing workers.
     try:

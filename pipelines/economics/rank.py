@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.errors import WinbackError
 from pipelines.economics.campaign_results import load_campaign_results, measured_response_rates
 from pipelines.economics.channels import ChannelConfig, load_channel_config
 from pipelines.economics.lists import campaign_log_path_for, write_campaign_log, write_list
@@ -26,17 +27,26 @@ from pipelines.scoring.table import ScoresTable, read_scores
 def economics_config(
     channels_path: str | Path | None = None,
     campaign_results_path: str | Path | None = None,
+    horizon_days: int | None = None,
 ) -> tuple[ChannelConfig, dict[str, Any] | None]:
     """The channels config with campaign-measured response rates applied, and the results.
 
     ``campaign_results_path=None`` uses ``out/campaign_results.json`` when it exists; an
-    explicit path must exist.
+    explicit path must exist. ``horizon_days``: the scores' horizon; results measured over
+    another horizon are refused (a 30-day response rate is not a 90-day one).
     """
     config = load_channel_config(channels_path)
     path = Path(campaign_results_path) if campaign_results_path else DEFAULT_CAMPAIGN_RESULTS
     if campaign_results_path is None and not path.exists():
         return config, None
     results = load_campaign_results(path)
+    measured = results.get("horizon_days")
+    if horizon_days is not None and measured is not None and int(measured) != int(horizon_days):
+        raise WinbackError(
+            f"{path}: the campaign was measured over {int(measured)} days after the contact, "
+            f"but the scores speak of {int(horizon_days)} days; re-run `winback campaign "
+            f"import --horizon-days {int(horizon_days)}` (or score with that horizon)"
+        )
     return config.with_measured_response_rates(measured_response_rates(results), str(path)), results
 
 
@@ -64,7 +74,9 @@ def rank_to_csv(
 
     ``holdout_share`` overrides the config's control-group share."""
     table = read_scores(scores_path)
-    config, results = economics_config(channels_path, campaign_results_path)
+    config, results = economics_config(
+        channels_path, campaign_results_path, table.horizon_days
+    )
     if holdout_share is not None:
         config = replace(config, holdout_share=float(holdout_share))
     plan = plan_winback(table.scores, budget, config, limit=limit, as_of=table.as_of)

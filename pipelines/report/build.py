@@ -40,7 +40,9 @@ def write_report(
     ``column_map`` maps the transactions' own column names, as ``--map`` does.
     """
     table = read_scores(scores_path)
-    config, results = economics_config(channels_path, campaign_results_path)
+    config, results = economics_config(
+        channels_path, campaign_results_path, table.horizon_days
+    )
     loaded = load_transactions(transactions, column_map=column_map)
     if list_path is not None:
         winback_list = read_list(list_path)

@@ -174,3 +174,26 @@ def test_value_if_returned_is_the_spend_of_a_returning_customer() -> None:
     # a: 10 / 0.2 = 50 per returning customer; b: below one usual order, so 20.
     np.testing.assert_allclose(options.spend_if_returned, [50.0, 20.0])
     np.testing.assert_allclose(options.value_if_returned, [25.0, 10.0])
+
+
+def test_campaign_results_over_another_horizon_are_refused(small_scores_path, tmp_path) -> None:
+    import json
+
+    results = tmp_path / "campaign_results.json"
+    results.write_text(json.dumps({"horizon_days": 30, "by_channel": [], "by_channel_segment": []}))
+    result = CliRunner().invoke(
+        app,
+        [
+            "rank",
+            "--scores",
+            str(small_scores_path),
+            "--budget",
+            "10",
+            "--out",
+            str(tmp_path / "list.csv"),
+            "--campaign-results",
+            str(results),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "measured over 30 days" in result.output and "--horizon-days 90" in result.output
