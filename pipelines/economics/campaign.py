@@ -33,11 +33,13 @@ from features.config import FeatureConfig
 from models.gamma_gamma import DAYS_PER_MONTH
 from pipelines.economics.campaign_log import GROUPS, CampaignLogError, read_campaign_log
 from pipelines.economics.campaign_results import NO_HISTORY, json_ready, write_campaign_results
+from pipelines.economics.channels import ChannelConfig, load_channel_config
 from pipelines.economics.intervals import (
     mean_difference_interval,
     newcombe_interval,
     wald_interval,
 )
+from pipelines.economics.monitoring import monitor_decisions
 
 
 def campaign_outcomes(
@@ -138,12 +140,14 @@ def measure_campaign(
     horizon_days: int = 90,
     segments: Mapping[str, str] | pd.Series | None = None,
     data_end: pd.Timestamp | None = None,
+    channels: ChannelConfig | None = None,
 ) -> dict[str, Any]:
     """Measure response, spend and frequency, treatment vs control, overall, per channel,
     per segment and per channel x segment. Returns a JSON-ready dict.
 
     ``segments`` maps customer_id -> segment (the customer's status at the contact); missing
-    customers are ``no_history``.
+    customers are ``no_history``. With ``channels`` (margin and costs), a log that carries
+    its list's decision-time numbers is also monitored (:mod:`pipelines.economics.monitoring`).
     """
     if int(horizon_days) < 1:
         raise CampaignLogError(f"horizon must be at least 1 day, got {horizon_days}")
@@ -167,6 +171,7 @@ def measure_campaign(
             "by_segment": _by_segment(measured, treatment, controls),
             "by_channel_segment": _by_channel_segment(treatment, controls),
             "frequency": _frequency(measured, horizon_days),
+            "monitoring": monitor_decisions(measured, channels) if channels else None,
         }
     )
 
@@ -265,6 +270,7 @@ def import_campaign(
     horizon_days: int = 90,
     out_path: str | Path | None = None,
     column_map: Mapping[str, str] | None = None,
+    channels: ChannelConfig | None = None,
 ) -> dict[str, Any]:
     """Read a log and transactions, measure, and store the results as JSON.
 
@@ -277,7 +283,8 @@ def import_campaign(
     loaded = load_transactions(transactions, column_map=column_map)
     first_contact = pd.Timestamp(log["contacted_at"].min()).date()
     segments = segments_at(loaded.transactions, first_contact - dt.timedelta(days=1), config)
-    results = measure_campaign(log, loaded.transactions, horizon_days, segments)
+    channels = channels or load_channel_config()
+    results = measure_campaign(log, loaded.transactions, horizon_days, segments, channels=channels)
     results = {
         "log": str(log_path),
         "transactions": loaded.report.source,

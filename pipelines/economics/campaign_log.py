@@ -46,6 +46,11 @@ def read_campaign_log(path: str | Path) -> pd.DataFrame:
     return validate_campaign_log(frame, str(path))
 
 
+#: Decision-time numbers a list's own log carries (``<list>.campaign.csv``); kept when
+#: present so that the import can compare what was predicted with what happened.
+DECISION_COLUMNS = ("p_anyway", "predicted_uplift", "expected_incremental_value")
+
+
 def validate_campaign_log(frame: pd.DataFrame, source: str = "campaign log") -> pd.DataFrame:
     """Check and type a campaign log; errors name the column or the first bad row (1-based)."""
     frame = frame.rename(columns=lambda c: str(c).strip())
@@ -57,7 +62,10 @@ def validate_campaign_log(frame: pd.DataFrame, source: str = "campaign log") -> 
         )
     if frame.empty:
         raise CampaignLogError(f"{source}: has a header but no rows")
-    log = frame.loc[:, list(CAMPAIGN_LOG_COLUMNS)].copy()
+    decided = [c for c in DECISION_COLUMNS if c in frame.columns]
+    log = frame.loc[:, [*CAMPAIGN_LOG_COLUMNS, *decided]].copy()
+    for column in decided:
+        log[column] = pd.to_numeric(log[column], errors="coerce")
     log["customer_id"] = _customer_ids(log["customer_id"], source)
     log["group"] = _groups(log["group"], source)
     log["contacted_at"] = _contact_times(log["contacted_at"], source)

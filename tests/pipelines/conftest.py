@@ -89,6 +89,12 @@ def cdnow_scores_path(cdnow_scores: pd.DataFrame, tmp_path_factory: pytest.TempP
 
 
 @pytest.fixture(scope="session")
+def stand_in_scorer():
+    """:func:`stand_in_scores`, for tests that score features of their own as-of date."""
+    return stand_in_scores
+
+
+@pytest.fixture(scope="session")
 def scores_writer():
     """:func:`write_scores`, for tests that write their own scores file."""
     return write_scores
