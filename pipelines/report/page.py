@@ -74,8 +74,14 @@ def render_report(
         + crr_section(crr_by_month(transactions, as_of))
         + ltv_section(ltv_by_segment(scores, config), config)
         + budget_section(plan.curve(), summary, cur)
+        + control_section(plan)
         + "\n"
         + (campaign_section(campaign_results, cur) if campaign_results else "")
+        + (
+            monitoring_section(campaign_results["monitoring"], cur)
+            if campaign_results and campaign_results.get("monitoring")
+            else ""
+        )
         + list_section(winback_list, summary, config, sources.get("list", ""))
     )
     title = f"Win-back report, {as_of.isoformat()}"
@@ -239,6 +245,82 @@ bring <b>{money(top, cur, 0)}</b> of margin above its cost; beyond that, spendin
 paying. The list below spends <b>{money(spent, cur, 0)}</b> for
 <b>{money(value, cur, 0)}</b>. Each budget's list is a prefix of one
 ordering, so a larger budget never yields less.</p></section>"""
+
+
+def control_section(plan: WinbackPlan) -> str:
+    """Who is held out, who waits for evidence, and which cells can show their effect;
+    after a campaign, whether the predicted uplift happened."""
+    summary = plan.summary
+    cells = plan.cells
+    if len(cells):
+        cells = cells.assign(cell=cells["channel"] + " / " + cells["status"]).set_index("cell")
+        cells = cells.drop(columns=["channel", "status"])
+    return f"""
+<section id="control-group"><h2>Control group and exploration</h2>
+<p>Of the <b>{summary["chosen"]:,}</b> customers chosen, <b>{summary["control"]:,}</b> are held
+out at random ({summary["holdout_share"]:.0%} in every channel and status) and must not be
+contacted: comparing them with the contacted customers is how the next campaign import
+measures what the contacts did. <b>{summary["deferred"]:,}</b> wait: no campaign has measured
+their channel and status yet, so only {summary["exploration_share"]:.0%} of each such cell is
+contacted first. The list's campaign log (<code>&lt;list&gt;.campaign.csv</code>) holds the
+contacted and the control customers for <code>winback campaign import</code>.</p>
+{
+        frame_table(
+            cells,
+            index_label="channel / status",
+            formats={
+                "treatment": _count,
+                "control": _count,
+                "deferred": _count,
+                "predicted_uplift": lambda v: f"{v * 100:+.1f} pp",
+                "minimal_detectable_uplift": lambda v: f"{v * 100:.1f} pp",
+                "measurable": lambda v: "yes" if v else "too small",
+            },
+            attrs='id="control-cells"',
+        )
+        if len(cells)
+        else ""
+    }
+<p class="note">A cell can show its effect when its groups are large enough to detect the
+predicted uplift (5% test, 80% power); smaller cells are still logged and add up over
+campaigns.</p></section>"""
+
+
+def monitoring_section(monitoring: Mapping[str, Any], currency: str) -> str:
+    """Predicted vs realised uplift by decile, and predicted vs realised value."""
+    deciles = pd.DataFrame(monitoring.get("uplift_by_decile", []))
+    value = monitoring.get("value")
+    if deciles.empty and not value:
+        return ""
+    words = ""
+    if value:
+        predicted = money(value["predicted_value"], currency, 0)
+        realised = money(value["realised_value"], currency, 0)
+        cost = money(value["contact_cost"], currency, 0)
+        words = (
+            f"<p>The contacted customers were predicted to bring {predicted} and brought "
+            f"{realised} (contacts cost {cost}).</p>"
+        )
+    table = (
+        frame_table(
+            deciles.set_index("decile"),
+            index_label="decile of predicted uplift",
+            formats={
+                "n_treatment": _count,
+                "n_control": _count,
+                "predicted_uplift": lambda v: f"{v * 100:+.1f} pp",
+                "realised_uplift": lambda v: "too few" if pd.isna(v) else f"{v * 100:+.1f} pp",
+            },
+            attrs='id="monitoring-deciles"',
+        )
+        if len(deciles)
+        else ""
+    )
+    return f"""
+<section id="monitoring"><h2>Did the last list decide right?</h2>{words}{table}
+<p class="note">Realised uplift = response of the contacted minus response of the control
+group within each slice of predicted uplift; both groups were drawn at random from the same
+chosen customers, so the comparison is fair.</p></section>"""
 
 
 def list_section(

@@ -175,8 +175,18 @@ def test_page_is_self_contained(page: str) -> None:
 
 
 def test_page_has_every_section(page: str) -> None:
-    for section in ("status", "cadence", "lost-revenue", "crr", "ltv", "budget", "list"):
+    for section in (
+        "status",
+        "cadence",
+        "lost-revenue",
+        "crr",
+        "ltv",
+        "budget",
+        "control-group",
+        "list",
+    ):
         assert f'<section id="{section}"' in page
+    assert 'id="control-cells"' in page and "too small" in page
     assert '<section id="campaign"' in page  # results in out/ are picked up
     assert "+6.0 pp" in page and "1.23" in page and "1.37" in page
 
@@ -320,3 +330,39 @@ def test_report_reads_the_transactions_with_the_users_column_names(
     )
     assert mapped.exit_code == 0, mapped.output
     assert (tmp_path / "b.html").read_text().count("<section") >= 5
+
+
+def test_the_report_shows_whether_the_last_list_decided_right() -> None:
+    from pipelines.report.page import monitoring_section
+
+    monitoring = {
+        "uplift_by_decile": [
+            {
+                "decile": 1,
+                "n_treatment": 90,
+                "n_control": 10,
+                "predicted_uplift": 0.08,
+                "realised_uplift": 0.05,
+            },
+            {
+                "decile": 2,
+                "n_treatment": 3,
+                "n_control": 1,
+                "predicted_uplift": 0.02,
+                "realised_uplift": None,
+            },
+        ],
+        "value": {
+            "contacts": 93,
+            "contact_cost": 4.65,
+            "predicted_value": 120.0,
+            "realised_value": 80.0,
+            "predicted_roi": 25.8,
+            "realised_roi": 17.2,
+        },
+    }
+    html = monitoring_section(monitoring, "$")
+    assert '<section id="monitoring"' in html and 'id="monitoring-deciles"' in html
+    assert "+8.0 pp" in html and "+5.0 pp" in html and "too few" in html
+    assert "predicted to bring $120 and brought $80" in html
+    assert monitoring_section({"uplift_by_decile": [], "value": None}, "$") == ""
