@@ -7,7 +7,12 @@ policy) only when, on randomised rows it never saw:
 
 * its value by inverse-propensity weighting (:mod:`models.uplift_metrics`) is higher, and
 * the paired difference is distinguishable from zero: the lower end of its two-sided
-  ``confidence`` interval (default 90%) is above zero.
+  ``confidence`` interval (default 90%) is above zero, and
+* the interval can be trusted: every action on which the two policies disagree, and "no
+  contact", was logged at least ``min_rows_per_action`` times in the held-out part (default
+  100, the ``min_campaign_group_size`` of ``configs/channels.yaml``). Below that the IPW
+  estimate's normal interval is too optimistic: on pilots of a few hundred customers it
+  promoted learners about a quarter of the time (``benchmarks/DECISIONS.md``).
 
 Otherwise the current policy keeps its place and the verdict says why, in words. Qini
 and uplift@k of both policies' scores are reported beside the values (they judge the
@@ -155,6 +160,7 @@ def compare_policies(
     confidence: float = 0.90,
     k: float = 0.3,
     strata: str | None = None,
+    min_rows_per_action: int = 100,
 ) -> PromotionVerdict:
     """Verdict of challenger vs current policy on a held-out randomised log.
 
@@ -202,10 +208,29 @@ def compare_policies(
     }
     for policy in (challenger, current):
         numbers.update(_ranking_numbers(policy, y, t, k))
-    promote = bool(difference.value > 0 and lower > 0)
-    return PromotionVerdict(
-        promote, _reason(challenger.name, current.name, numbers, promote), numbers
-    )
+    thin = _thin_actions(logged, challenger.action, current.action, min_rows_per_action)
+    numbers["min_rows_per_action"] = float(min_rows_per_action)
+    promote = bool(difference.value > 0 and lower > 0 and not thin)
+    reason = _reason(challenger.name, current.name, numbers, promote)
+    if thin:
+        reason = (
+            f"keep {current.name}: too few held-out rows to trust the comparison ({thin}; "
+            f"at least {min_rows_per_action} per action are needed)"
+        )
+    return PromotionVerdict(promote, reason, numbers)
+
+
+def _thin_actions(
+    logged: np.ndarray, challenger: np.ndarray, current: np.ndarray, minimum: int
+) -> str:
+    """The actions the comparison rests on (where the policies disagree, and no contact)
+    that were logged fewer than ``minimum`` times, in words; empty when none."""
+    differ = challenger.astype(str) != current.astype(str)
+    needed = set(challenger[differ].astype(str)) | set(current[differ].astype(str))
+    needed.add(NO_CONTACT)
+    counts = pd.Series(logged.astype(str)).value_counts()
+    thin = sorted(a for a in needed if int(counts.get(a, 0)) < minimum)
+    return ", ".join(f"{a} logged {int(counts.get(a, 0))} times" for a in thin)
 
 
 def verdict_to_dict(verdict: PromotionVerdict) -> dict[str, Any]:

@@ -171,3 +171,32 @@ def test_policy_on_log_maps_lists_to_actions() -> None:
     policy = policy_on_log(holdout, chosen, "x", predictions)
     assert policy.action.tolist() == [NO_CONTACT, "phone|none", NO_CONTACT]
     assert policy.uplift[:2].tolist() == [0.1, 0.2] and np.isnan(policy.uplift[2])
+
+
+def test_a_clear_win_on_too_few_rows_is_not_promoted() -> None:
+    """The IPW interval is not trusted below ``min_rows_per_action`` logged rows per action:
+    the same clear win as above, on 240 rows (about 70 per action), keeps the current."""
+    rng = np.random.default_rng(5)
+    n = 240
+    action = rng.choice(np.array(["control", "email", "phone"], dtype=object), n, p=[0.4, 0.3, 0.3])
+    returned = (rng.random(n) < 0.3).astype(int)
+    holdout = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "channel": np.where(action == "control", "email", action),
+            "offer": "none",
+            "group": np.where(action == "control", "control", "treatment"),
+            "returned": returned,
+            "spend": returned * 50.0,
+            "avg_order_value": 40.0,
+        }
+    )
+    current = PolicyOnLog("phone_all", np.full(n, "phone|none", dtype=object))
+    challenger = PolicyOnLog("nobody", np.full(n, NO_CONTACT, dtype=object))
+    verdict = compare_policies(holdout, challenger, current, DEFAULT_ECONOMICS)
+    assert not verdict.promote
+    assert verdict.reason.startswith("keep phone_all: too few held-out rows")
+    assert "phone|none logged" in verdict.reason
+    assert compare_policies(
+        holdout, challenger, current, DEFAULT_ECONOMICS, min_rows_per_action=20
+    ).promote
