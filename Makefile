@@ -14,7 +14,7 @@ VENV := .venv
 export BENTOML_DO_NOT_TRACK := true
 export MPLBACKEND := Agg
 
-.PHONY: demo test lint bench bench-small serve clean help
+.PHONY: demo test lint bench bench-small bench-decisions serve clean help
 
 help:
 	@echo "make demo   - run winback end to end on the bundled CDNOW data (outputs in out/)"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint   - ruff check"
 	@echo "make bench  - benchmarks against the reference implementation (benchmarks/RESULTS.md)"
 	@echo "make bench-small - the same at 20k customers, a quick smoke run"
+	@echo "make bench-decisions - learned uplift lists vs the oracle on the simulator (benchmarks/DECISIONS.md)"
 
 $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
@@ -45,6 +46,9 @@ bench: $(VENV)/.synced
 
 bench-small: $(VENV)/.synced
 	$(VENV)/bin/python -m benchmarks.run --size small
+
+bench-decisions: $(VENV)/.synced
+	$(VENV)/bin/python -m benchmarks.decisions
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache
