@@ -77,8 +77,8 @@ def validate_campaign_log(frame: pd.DataFrame, source: str = "campaign log") -> 
 
 def _customer_ids(raw: pd.Series, source: str) -> pd.Series:
     """Ids as trimmed text; an empty id is an error."""
-    ids = raw.astype("object").where(raw.notna())
-    ids = ids.map(lambda v: None if v is None else str(v).strip())
+    # pd.isna, not ``is None``: pandas 3 reads an empty cell as NaN, and str(NaN) is "nan".
+    ids = raw.astype("object").map(lambda v: None if pd.isna(v) else str(v).strip())
     empty_id = ids.isna() | (ids == "")
     if empty_id.any():
         raise CampaignLogError(f"{source}: row {_row(empty_id)}: customer_id is empty")
@@ -114,8 +114,8 @@ def _contact_times(raw: pd.Series, source: str) -> pd.Series:
 
 def _optional_text(raw: pd.Series) -> pd.Series:
     """Trimmed text; empty cells are missing."""
-    text = raw.astype("object").where(raw.notna())
-    return text.map(lambda v: None if v is None or str(v).strip() == "" else str(v).strip())
+    text = raw.astype("object")
+    return text.map(lambda v: None if pd.isna(v) or str(v).strip() == "" else str(v).strip())
 
 
 def _check_groups(log: pd.DataFrame, source: str) -> None:
