@@ -28,22 +28,31 @@ class CampaignLogError(WinbackError):
     """A campaign log that cannot be measured."""
 
 
-def read_campaign_log(path: str | Path) -> pd.DataFrame:
-    """Read a campaign log CSV (or Parquet) and validate it."""
+def read_log_file(
+    path: str | Path, what: str = "campaign log", error: type[Exception] = CampaignLogError
+) -> pd.DataFrame:
+    """A CSV (every column as text, empty cells missing) or Parquet file, refused in one
+    line (raising ``error``) when it is missing, empty, a folder or unreadable.
+
+    Text keeps ids such as ``007`` intact; validation decides later what is numeric.
+    """
     path = Path(path)
     if not path.exists():
-        raise CampaignLogError(f"{path}: campaign log not found")
+        raise error(f"{path}: {what} not found")
     if path.is_dir() or path.stat().st_size == 0:
-        raise CampaignLogError(f"{path}: is empty or a folder, expected a CSV file")
+        raise error(f"{path}: is empty or a folder, expected a CSV file")
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except (ValueError, OSError, UnicodeDecodeError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
-        raise CampaignLogError(f"{path}: cannot be read ({first_line})") from None
-    return validate_campaign_log(frame, str(path))
+            return pd.read_parquet(path)
+        return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except (ValueError, OSError, UnicodeDecodeError) as problem:
+        first_line = str(problem).strip().splitlines()[0] if str(problem).strip() else "unreadable"
+        raise error(f"{path}: cannot be read ({first_line})") from None
+
+
+def read_campaign_log(path: str | Path) -> pd.DataFrame:
+    """Read a campaign log CSV (or Parquet) and validate it."""
+    return validate_campaign_log(read_log_file(path), str(Path(path)))
 
 
 #: Decision-time numbers a list's own log carries (``<list>.campaign.csv``); kept when

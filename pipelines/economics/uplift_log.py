@@ -38,7 +38,11 @@ from models.uplift_data import (
     validate_uplift_log,
 )
 from pipelines.economics.campaign import campaign_outcomes
-from pipelines.economics.campaign_log import CAMPAIGN_LOG_COLUMNS, read_campaign_log
+from pipelines.economics.campaign_log import (
+    CAMPAIGN_LOG_COLUMNS,
+    read_campaign_log,
+    read_log_file,
+)
 from pipelines.economics.campaign_results import NO_HISTORY
 
 OUTCOME = "returned"
@@ -92,24 +96,8 @@ def file_sha256(path: str | Path) -> str:
 
 
 def read_table(path: str | Path, what: str = "campaign log") -> pd.DataFrame:
-    """A CSV (every column as text, empty cells missing) or Parquet file, refused if unusable.
-
-    Text keeps ids such as ``007`` intact; the learners' encoder decides later which
-    columns are numeric.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise UpliftDataError(f"{path}: {what} not found")
-    if path.is_dir() or path.stat().st_size == 0:
-        raise UpliftDataError(f"{path}: is empty or a folder, expected a CSV file")
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except (ValueError, OSError, UnicodeDecodeError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "unreadable"
-        raise UpliftDataError(f"{path}: cannot be read ({first_line})") from None
+    """A CSV or Parquet file (see :func:`read_log_file`) with at least one row."""
+    frame = read_log_file(path, what, UpliftDataError)
     frame = frame.rename(columns=lambda c: str(c).strip())
     if frame.empty:
         raise UpliftDataError(f"{path}: has a header but no rows")
