@@ -109,23 +109,7 @@ def test_the_guard_keeps_the_prior_when_the_pilot_is_too_small() -> None:
 
 def test_the_guard_promotes_a_policy_that_clearly_wins() -> None:
     # Phone calls cost 2.50 and change nothing; the challenger stops making them.
-    rng = np.random.default_rng(3)
-    n = 6000
-    action = rng.choice(np.array(["control", "email", "phone"], dtype=object), n, p=[0.4, 0.3, 0.3])
-    returned = (rng.random(n) < 0.3).astype(int)
-    holdout = pd.DataFrame(
-        {
-            "customer_id": [f"c{i}" for i in range(n)],
-            "channel": np.where(action == "control", "email", action),
-            "offer": "none",
-            "group": np.where(action == "control", "control", "treatment"),
-            "returned": returned,
-            "spend": returned * 50.0,
-            "avg_order_value": 40.0,
-        }
-    )
-    current = PolicyOnLog("phone_all", np.full(n, "phone|none", dtype=object))
-    challenger = PolicyOnLog("nobody", np.full(n, NO_CONTACT, dtype=object))
+    holdout, current, challenger = _phone_calls_that_change_nothing(6000, seed=3)
     verdict = compare_policies(holdout, challenger, current, DEFAULT_ECONOMICS)
     assert verdict.promote and verdict.reason.startswith("promote nobody")
     assert verdict.numbers["difference"] == pytest.approx(2.5, abs=0.6)
@@ -176,8 +160,22 @@ def test_policy_on_log_maps_lists_to_actions() -> None:
 def test_a_clear_win_on_too_few_rows_is_not_promoted() -> None:
     """The IPW interval is not trusted below ``min_rows_per_action`` logged rows per action:
     the same clear win as above, on 240 rows (about 70 per action), keeps the current."""
-    rng = np.random.default_rng(5)
-    n = 240
+    holdout, current, challenger = _phone_calls_that_change_nothing(240, seed=5)
+    verdict = compare_policies(holdout, challenger, current, DEFAULT_ECONOMICS)
+    assert not verdict.promote
+    assert verdict.reason.startswith("keep phone_all: too few held-out rows")
+    assert "phone|none logged" in verdict.reason
+    assert compare_policies(
+        holdout, challenger, current, DEFAULT_ECONOMICS, min_rows_per_action=20
+    ).promote
+
+
+def _phone_calls_that_change_nothing(
+    n: int, seed: int
+) -> tuple[pd.DataFrame, PolicyOnLog, PolicyOnLog]:
+    """A randomised log where nothing changes the 30% return rate, the current policy that
+    phones everyone (2.50 a call) and the challenger that contacts nobody."""
+    rng = np.random.default_rng(seed)
     action = rng.choice(np.array(["control", "email", "phone"], dtype=object), n, p=[0.4, 0.3, 0.3])
     returned = (rng.random(n) < 0.3).astype(int)
     holdout = pd.DataFrame(
@@ -193,10 +191,4 @@ def test_a_clear_win_on_too_few_rows_is_not_promoted() -> None:
     )
     current = PolicyOnLog("phone_all", np.full(n, "phone|none", dtype=object))
     challenger = PolicyOnLog("nobody", np.full(n, NO_CONTACT, dtype=object))
-    verdict = compare_policies(holdout, challenger, current, DEFAULT_ECONOMICS)
-    assert not verdict.promote
-    assert verdict.reason.startswith("keep phone_all: too few held-out rows")
-    assert "phone|none logged" in verdict.reason
-    assert compare_policies(
-        holdout, challenger, current, DEFAULT_ECONOMICS, min_rows_per_action=20
-    ).promote
+    return holdout, current, challenger
