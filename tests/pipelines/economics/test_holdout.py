@@ -197,3 +197,35 @@ def test_campaign_results_over_another_horizon_are_refused(small_scores_path, tm
     )
     assert result.exit_code == 2
     assert "measured over 30 days" in result.output and "--horizon-days 90" in result.output
+
+
+class _FixedUplift:
+    """An uplift source with known answers: +20 points for even rows, -5 for odd rows
+    (sleeping dogs), lower bound 5 points under the point value."""
+
+    def predict(self, customers, channel, offer):
+        uplift = np.where(np.arange(len(customers)) % 2 == 0, 0.20, -0.05)
+        return pd.DataFrame({"uplift": uplift, "uplift_lower": uplift - 0.05})
+
+
+def test_a_learned_response_decides_on_its_lower_bound_and_never_contacts_sleeping_dogs(
+    cdnow_scores,
+) -> None:
+    from pipelines.economics.response import LearnedResponse
+
+    sample = cdnow_scores[cdnow_scores["status"].isin(["sleeping", "at_risk"])].head(400)
+    plan = plan_winback(
+        sample, 1e9, load_channel_config(), as_of=AS_OF, response=LearnedResponse(_FixedUplift())
+    )
+    options = plan.options
+    odd = np.arange(len(options.customers)) % 2 == 1
+    chosen = set(plan.chosen["customer_id"])
+    # Sleeping dogs (negative uplift) are never chosen; the learned cells count as measured,
+    # so there is no exploration, only the control group.
+    assert not chosen & set(options.customers.loc[odd, "customer_id"])
+    assert plan.summary["deferred"] == 0 and plan.summary["control"] > 0
+    np.testing.assert_allclose(
+        options.decision_value,
+        np.where(odd, -0.10, 0.15)[:, None] * options.value_if_returned[:, None] - options.cost,
+    )
+    assert plan.campaign["response_source"].eq("learned").all()
