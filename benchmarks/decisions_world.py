@@ -43,6 +43,9 @@ import pandas as pd
 from models import campaign_simulator
 from models.campaign_simulator import (
     DEFAULT_ECONOMICS,
+    LEARNER_FEATURES,
+    PRIOR_RESPONSE_RATES,
+    PRIOR_STATUS_FACTORS,
     CampaignTruth,
     ListValue,
     SimulatedPopulation,
@@ -56,24 +59,9 @@ from models.uplift_metrics import qini_from_true_uplift
 from models.uplift_policy import choose_contacts
 from models.uplift_promotion import compare_policies, policy_on_log
 
-#: Today's prior (the shipped defaults of ``configs/channels.yaml``), fixed here so that a
-#: shop's edited config never changes the benchmark.
-RATES = {"email": 0.12, "sms": 0.14, "phone": 0.28}
-STATUS_FACTORS = {"lost": 0.3}
-#: What the learners see: every simulated customer column but the id and the spend estimate.
-FEATURES = [
-    "tenure_days",
-    "typical_gap_days",
-    "n_orders",
-    "days_since_last",
-    "overdue_cycles",
-    "status",
-    "avg_order_value",
-    "email_engagement",
-    "acquisition",
-    "ladder_stage",
-    "p_dormant",
-]
+RATES = PRIOR_RESPONSE_RATES
+STATUS_FACTORS = PRIOR_STATUS_FACTORS
+FEATURES = list(LEARNER_FEATURES)
 #: Learners in report order; the first is the pre-registered challenger
 #: (:mod:`models.uplift_learners` recommends it from the selection seeds 101-103).
 LEARNERS = ("x_learner", "offset_t", "t_learner", "class_transformation", "shrinkage")

@@ -79,6 +79,15 @@ CUSTOMER_COLUMNS = (
     "p_dormant",
     "predicted_spend_if_returned",
 )
+#: What a learner may see of a simulated customer: every column but the id and the
+#: simulator's own spend estimate.
+LEARNER_FEATURES = tuple(
+    c for c in CUSTOMER_COLUMNS if c not in ("customer_id", "predicted_spend_if_returned")
+)
+#: Today's prior response rule, the shipped defaults of ``configs/channels.yaml`` for the
+#: simulator's channels, fixed here so that an edited config never changes a benchmark.
+PRIOR_RESPONSE_RATES = {"email": 0.12, "sms": 0.14, "phone": 0.28}
+PRIOR_STATUS_FACTORS = {"lost": 0.3}
 #: Columns of a campaign log (``pipelines.campaign`` format) plus its outcomes.
 LOG_COLUMNS = ("customer_id", "contacted_at", "channel", "offer", "group", "returned", "spend")
 _P_MIN, _P_MAX = 0.001, 0.999

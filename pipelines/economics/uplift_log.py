@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from features.config import FeatureConfig
+from features.sql import FEATURE_COLUMNS
 from models.uplift_data import (
     LOG_COLUMNS,
     UpliftDataError,
@@ -50,21 +51,10 @@ SPEND = "spend"
 #: winback's own features a learner takes from transactions: the feature table without
 #: the id, the calendar dates (a date is not comparable across campaigns) and the
 #: favourite product (a vocabulary of product codes, empty when there is no product column).
-TRANSACTION_FEATURES = (
-    "frequency",
-    "recency",
-    "T",
-    "monetary_value",
-    "n_orders",
-    "total_spend",
-    "avg_order_value",
-    "days_since_last",
-    "typical_gap_days",
-    "overdue_cycles",
-    "status",
-    "abc",
-    "xyz",
-    "ladder_stage",
+TRANSACTION_FEATURES = tuple(
+    c
+    for c in FEATURE_COLUMNS
+    if c not in ("customer_id", "first_purchase", "last_purchase", "favorite_product")
 )
 LEFT_OUT_WINDOW_NOT_OVER = "horizon after the contact not over yet"
 

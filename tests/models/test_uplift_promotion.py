@@ -11,6 +11,9 @@ import pytest
 
 from models.campaign_simulator import (
     DEFAULT_ECONOMICS,
+    LEARNER_FEATURES,
+    PRIOR_RESPONSE_RATES,
+    PRIOR_STATUS_FACTORS,
     SimulatedPopulation,
     run_pilot,
     simulate_population,
@@ -23,21 +26,9 @@ from models.uplift_metrics import NO_CONTACT
 from models.uplift_policy import choose_contacts
 from models.uplift_promotion import PolicyOnLog, compare_policies, policy_on_log, verdict_to_dict
 
-RATES = {"email": 0.12, "sms": 0.14, "phone": 0.28}
-STATUS_FACTORS = {"lost": 0.3}
-FEATURES = [
-    "tenure_days",
-    "typical_gap_days",
-    "n_orders",
-    "days_since_last",
-    "overdue_cycles",
-    "status",
-    "avg_order_value",
-    "email_engagement",
-    "acquisition",
-    "ladder_stage",
-    "p_dormant",
-]
+RATES = PRIOR_RESPONSE_RATES
+STATUS_FACTORS = PRIOR_STATUS_FACTORS
+FEATURES = list(LEARNER_FEATURES)
 
 
 def contact_list(model, customers: pd.DataFrame, population: SimulatedPopulation, **rule):
