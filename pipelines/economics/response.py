@@ -61,12 +61,7 @@ class PriorResponse:
 
     def rates(self, customers: pd.DataFrame, channels: tuple[str, ...]) -> np.ndarray:
         """``response_rate[c, status]`` for every customer and channel."""
-        statuses = customers["status"].astype(str).to_numpy()
-        rates = np.empty((len(customers), len(channels)), dtype=float)
-        for j, name in enumerate(channels):
-            by_status = {s: self.config.response_rate(name, s) for s in np.unique(statuses)}
-            rates[:, j] = [by_status[s] for s in statuses]
-        return rates
+        return _per_channel_and_status(customers, channels, self.config.response_rate, float)
 
     def estimate(
         self,
@@ -77,12 +72,20 @@ class PriorResponse:
     ) -> ResponseEstimate:
         rates = self.rates(customers, channels)
         p_contacted = p_anyway[:, None] + (1.0 - p_anyway[:, None]) * rates
-        statuses = customers["status"].astype(str).to_numpy()
-        measured = np.empty(rates.shape, dtype=bool)
-        for j, name in enumerate(channels):
-            known = {s: self.config.is_measured(name, s) for s in np.unique(statuses)}
-            measured[:, j] = [known[s] for s in statuses]
+        measured = _per_channel_and_status(customers, channels, self.config.is_measured, bool)
         return ResponseEstimate(p_contacted, p_contacted - p_anyway[:, None], measured)
+
+
+def _per_channel_and_status(
+    customers: pd.DataFrame, channels: tuple[str, ...], value: Any, dtype: type
+) -> np.ndarray:
+    """``value(channel, status)`` for every customer and channel, computed once per status."""
+    statuses = customers["status"].astype(str).to_numpy()
+    out = np.empty((len(customers), len(channels)), dtype=dtype)
+    for j, name in enumerate(channels):
+        by_status = {s: value(name, s) for s in np.unique(statuses)}
+        out[:, j] = [by_status[s] for s in statuses]
+    return out
 
 
 @dataclass
