@@ -11,15 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-import duckdb
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from features.config import FeatureConfig
 from features.duckdb_engine import connect
 from features.errors import WinbackError
-from features.sql import DUCKDB, feature_sql
+from features.sql import DUCKDB, feature_sql, window_accounting_sql
 from features.table import FeatureTable, normalise_feature_types, to_date
 
 #: ``duckdb`` runs in-process (the default, up to tens of millions of rows on one machine);
@@ -74,37 +71,18 @@ def build_features(
         con.register("tx", transactions)
         # Arrow, not .df(): DuckDB's pandas conversion of a million strings costs ~1 s.
         arrow = con.sql(sql).to_arrow_table()
-        rows_after, returners = _window_accounting(con, as_of)
+        accounting = con.sql(window_accounting_sql("tx", as_of)).fetchall()[0]
     finally:
         con.close()
-    without_purchase = _count_missing(returners, arrow.column("customer_id"))
+    rows_after, net_spend, excluded, excluded_spend = accounting
     features = normalise_feature_types(arrow.to_pandas(date_as_object=False))
     return FeatureTable(
         features=features,
         as_of=as_of,
-        rows_used=len(transactions) - rows_after,
-        rows_after_as_of=rows_after,
-        customers_without_purchase=without_purchase,
+        rows_used=len(transactions) - int(rows_after),
+        rows_after_as_of=int(rows_after),
+        customers_without_purchase=int(excluded),
+        net_spend=float(net_spend),
+        excluded_spend=float(excluded_spend),
     )
 
-
-def _window_accounting(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> tuple[int, pa.Array]:
-    """Rows after ``as_of`` and the customers with a return line on or before it."""
-    day = f"CAST(timestamp AS DATE) <= DATE '{as_of.isoformat()}'"
-    rows_after = con.sql(f"SELECT COUNT(*) FROM tx WHERE NOT ({day})").fetchall()[0][0]
-    returners = con.sql(
-        f"SELECT DISTINCT customer_id FROM tx WHERE amount < 0 AND {day}"
-    ).to_arrow_table()
-    return int(rows_after), returners.column("customer_id").combine_chunks()
-
-
-def _count_missing(returners: pa.Array, customer_ids: pa.ChunkedArray) -> int:
-    """Returners absent from the table: customers whose lines in the window are all returns.
-
-    Counting the few returners against the table avoids a distinct count over every
-    customer's lines (and pandas' ``isin`` on Arrow strings, which builds a Python list).
-    """
-    if len(returners) == 0:
-        return 0
-    present = pc.is_in(returners, value_set=customer_ids.combine_chunks())
-    return len(returners) - int(pc.sum(present).as_py() or 0)

@@ -50,6 +50,62 @@ class LadderRules:
 
 
 @dataclass(frozen=True)
+class LineRules:
+    """Which order lines are returns, which are not products, which amounts are absurd.
+
+    Real order-line exports mix purchases with cancellations, postage, fees and manual
+    adjustments; counted as purchases they invent purchase days and revenue. The data
+    contract applies these rules while loading, so every engine sees the same lines.
+    """
+
+    #: An ``order_id`` starting with this text is a cancellation (e.g. ``C``); null: off.
+    cancellation_order_prefix: str | None = None
+    #: ``product`` codes that are not goods (postage, fees, adjustments): quarantined as
+    #: ``non_product_line``, compared case-insensitively.
+    non_product_codes: tuple[str, ...] = (
+        "POST",
+        "DOT",
+        "M",
+        "BANK CHARGES",
+        "AMAZONFEE",
+        "CRUK",
+        "C2",
+        "D",
+        "S",
+        "B",
+    )
+    #: A line worth more than this (absolute value) is quarantined as ``absurd_amount``.
+    max_abs_amount: float = 1e9
+
+    def __post_init__(self) -> None:
+        # YAML gives a list (or one code as text); a tuple keeps the rules hashable.
+        codes = self.non_product_codes
+        codes = (codes,) if isinstance(codes, str) else tuple(codes or ())
+        object.__setattr__(self, "non_product_codes", tuple(str(code) for code in codes))
+
+
+@dataclass(frozen=True)
+class ReadingRules:
+    """How much of a file may be quarantined before a command that learns from it refuses.
+
+    A training run on a file whose dates or amounts were mostly unreadable learns from the
+    few rows left and can still become champion; past this share ``winback train`` stops
+    (``--allow-quarantine-share`` overrides for one run).
+    """
+
+    max_quarantine_share: float = 0.05
+    #: Reasons that do not count toward the share: rows a shop's export holds by design
+    #: (guest orders without a customer id, postage and fee lines), not signs of a misread
+    #: file. They are still quarantined, counted and printed.
+    expected_reasons: tuple[str, ...] = ("missing_customer_id", "non_product_line")
+
+    def __post_init__(self) -> None:
+        reasons = self.expected_reasons
+        reasons = (reasons,) if isinstance(reasons, str) else tuple(reasons or ())
+        object.__setattr__(self, "expected_reasons", tuple(str(r) for r in reasons))
+
+
+@dataclass(frozen=True)
 class FeatureConfig:
     """All thresholds the feature SQL uses. Defaults equal ``configs/features.yaml``."""
 
@@ -58,6 +114,8 @@ class FeatureConfig:
     abc: AbcRules = field(default_factory=AbcRules)
     xyz: XyzRules = field(default_factory=XyzRules)
     ladder: LadderRules = field(default_factory=LadderRules)
+    lines: LineRules = field(default_factory=LineRules)
+    reading: ReadingRules = field(default_factory=ReadingRules)
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
         return asdict(self)
@@ -87,6 +145,12 @@ class FeatureConfig:
             raise ConfigError("abc shares must satisfy 0 < a_share <= b_share <= 1")
         if not 0 <= self.xyz.x_max_cv <= self.xyz.y_max_cv:
             raise ConfigError("xyz thresholds must satisfy 0 <= x_max_cv <= y_max_cv")
+        if not 0 <= self.reading.max_quarantine_share <= 1:
+            raise ConfigError("reading.max_quarantine_share must be between 0 and 1")
+        if not self.lines.max_abs_amount > 0:
+            raise ConfigError("lines.max_abs_amount must be positive")
+        if self.lines.cancellation_order_prefix == "":
+            raise ConfigError("lines.cancellation_order_prefix must be text or null, not empty")
         return self
 
 

@@ -10,7 +10,6 @@ Counts always reconcile: ``rows_read == rows_accepted + rows_quarantined``.
 
 from __future__ import annotations
 
-import codecs
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,12 +18,23 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from features.datasets import BUNDLED_DATASETS, load_cdnow_raw
+from features.atomic import atomic_output
+from features.config import LineRules
 from features.duckdb_engine import connect
 from features.errors import TransactionsError
+from features.lines import (
+    line_accounting,
+    line_reason_branches,
+    return_expression,
+    signed_amount_expression,
+    value_expressions,
+)
+from features.reading import ReadOptions, read_raw
+from features.reading_values import inspect_columns, normalise_ids
 
+#: ``amount`` may instead be computed from ``quantity`` and ``unit_price`` (features.lines).
 REQUIRED_COLUMNS = ("customer_id", "timestamp", "amount")
-OPTIONAL_COLUMNS = ("order_id", "product", "quantity", "channel")
+OPTIONAL_COLUMNS = ("order_id", "product", "quantity", "channel", "unit_price")
 CONTRACT_COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 
 #: Quarantine reasons, in the order they are checked (a row gets the first that applies).
@@ -32,8 +42,14 @@ QUARANTINE_REASONS = (
     "missing_customer_id",
     "unparseable_timestamp",
     "non_numeric_amount",
+    "absurd_amount",
     "future_timestamp",
+    "implausible_timestamp",
+    "non_product_line",
 )
+#: Transactions dated before this are a placeholder (``0001-01-01``) or a typo, not a sale:
+#: quarantined as ``implausible_timestamp`` (years after the run's clock are future ones).
+EARLIEST_TIMESTAMP = "1900-01-01"
 
 TransactionsSource = str | Path | pd.DataFrame
 
@@ -49,6 +65,14 @@ class LoadReport:
     duplicate_rows: int = 0
     return_rows: int = 0
     quarantine_path: str | None = None
+    #: Accepted lines whose ``amount`` differs from ``quantity x unit_price`` (amount wins).
+    amount_mismatch_rows: int = 0
+    #: Net value of the accepted lines (returns negative), and of the quarantined ones by
+    #: reason where a plausible value was read: money in = accepted + quarantined.
+    accepted_amount: float = 0.0
+    quarantined_amount_by_reason: dict[str, float] = field(default_factory=dict)
+    #: What reading noticed and the user should know (features.reading), one line each.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def rows_quarantined(self) -> int:
@@ -68,6 +92,10 @@ class LoadReport:
             "duplicate_rows": self.duplicate_rows,
             "return_rows": self.return_rows,
             "quarantine_path": self.quarantine_path,
+            "amount_mismatch_rows": self.amount_mismatch_rows,
+            "accepted_amount": self.accepted_amount,
+            "quarantined_amount_by_reason": dict(self.quarantined_amount_by_reason),
+            "notes": list(self.notes),
         }
 
 
@@ -109,62 +137,6 @@ def describe_source(source: TransactionsSource) -> str:
     return str(source)
 
 
-def _read_raw(con: duckdb.DuckDBPyConnection, source: TransactionsSource) -> None:
-    """Create table ``raw_input``: ``source_row`` (1-based) then every column as read.
-
-    CSV columns are read as text so that no bad value aborts the read; typed Parquet and
-    DataFrame columns keep their types and are cast row by row later.
-    """
-    numbered = "CREATE TEMP TABLE raw_input AS SELECT ROW_NUMBER() OVER () AS source_row, * FROM "
-    if isinstance(source, pd.DataFrame) or str(source) in BUNDLED_DATASETS:
-        frame = source if isinstance(source, pd.DataFrame) else load_cdnow_raw()
-        con.register("raw_input_frame", frame)
-        con.execute(numbered + "raw_input_frame")
-        return
-    path = Path(source)
-    if not path.exists():
-        raise TransactionsError(
-            f"{path}: file not found (give a CSV or Parquet path, or one of: "
-            + ", ".join(BUNDLED_DATASETS)
-            + ")"
-        )
-    if path.is_dir():
-        raise TransactionsError(f"{path}: is a folder, expected a CSV or Parquet file")
-    if path.stat().st_size == 0:
-        raise TransactionsError(f"{path}: file is empty")
-    literal = str(path).replace("'", "''")
-    suffix = path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            con.execute(numbered + f"read_parquet('{literal}')")
-        else:
-            _check_utf8(path)
-            con.execute(numbered + f"read_csv('{literal}', all_varchar=true, header=true)")
-    except duckdb.Error as error:
-        first_line = str(error).strip().splitlines()[0]
-        raise TransactionsError(f"{path}: cannot be read ({first_line})") from error
-
-
-def _check_utf8(path: Path) -> None:
-    """Fail early, with the byte offset, on text that is not UTF-8 (e.g. a Latin-1 export)."""
-    with path.open("rb") as handle:
-        offset = 0
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        while chunk := handle.read(1 << 20):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as error:
-                raise TransactionsError(
-                    f"{path}: not valid UTF-8 text (byte {offset + error.start}); "
-                    "re-save the file as UTF-8"
-                ) from None
-            offset += len(chunk)
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise TransactionsError(f"{path}: not valid UTF-8 text (truncated at end)") from None
-
-
 def _resolve_columns(
     con: duckdb.DuckDBPyConnection, source_name: str, column_map: Mapping[str, str]
 ) -> tuple[dict[str, str], dict[str, str]]:
@@ -183,11 +155,17 @@ def _resolve_columns(
                 f"{source_name}: mapped column {theirs!r} (for {name}) not found; "
                 f"columns are: {', '.join(types)}"
             )
-    missing = [name for name in REQUIRED_COLUMNS if name not in resolved]
+    computable = "quantity" in resolved and "unit_price" in resolved
+    missing = [
+        name
+        for name in REQUIRED_COLUMNS
+        if name not in resolved and not (name == "amount" and computable)
+    ]
     if missing:
+        alternative = " (or quantity and unit_price)" if "amount" in missing else ""
         raise TransactionsError(
-            f"{source_name}: missing required column(s) {', '.join(missing)}; columns are: "
-            f"{', '.join(types)} (use --map {missing[0]}=<your column>)"
+            f"{source_name}: missing required column(s) {', '.join(missing)}{alternative}; "
+            f"columns are: {', '.join(types)} (use --map {missing[0]}=<your column>)"
         )
     return resolved, types
 
@@ -196,11 +174,14 @@ def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
-def _timestamp_expression(column: str, column_type: str) -> str:
+def _timestamp_expression(column: str, column_type: str, date_format: str | None = None) -> str:
     """SQL that turns the source's timestamp column into a naive TIMESTAMP, NULL if unparseable.
 
     Accepts typed dates/datetimes (timezone-aware ones are converted to UTC), ISO strings and
-    YYYYMMDD integers or strings.
+    YYYYMMDD integers or strings; with ``date_format`` (``--date-format``), text is read with
+    that strptime format only, so a day/month order is never guessed. One rule for time
+    zones everywhere (CSV text, Parquet, the API): a time with a UTC offset (``+02:00``,
+    ``Z``) is converted to UTC; a time without one is taken as it is.
     """
     col = _quote(column)
     upper = column_type.upper()
@@ -209,9 +190,14 @@ def _timestamp_expression(column: str, column_type: str) -> str:
     if "TIME ZONE" in upper:
         return f"CAST(timezone('UTC', {col}) AS TIMESTAMP)"
     text = f"TRIM(CAST({col} AS VARCHAR))"
+    if date_format is not None:
+        return "try_strptime(" + text + ", '" + date_format.replace("'", "''") + "')"
+    offset = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
     return (
         f"CASE WHEN regexp_full_match({text}, '[0-9]{{8}}') "
         f"THEN try_strptime({text}, '%Y%m%d') "
+        f"WHEN regexp_matches({text}, '[0-9]:[0-9]{{2}}(:[0-9]{{2}}(\\.[0-9]+)?)? ?{offset}') "
+        f"THEN CAST(timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) AS TIMESTAMP) "
         f"ELSE TRY_CAST({text} AS TIMESTAMP) END"
     )
 
@@ -221,6 +207,8 @@ def load_transactions(
     column_map: Mapping[str, str] | None = None,
     quarantine_path: str | Path | None = None,
     now: dt.datetime | None = None,
+    lines: LineRules | None = None,
+    read_options: ReadOptions | None = None,
 ) -> LoadedTransactions:
     """Read, validate and type raw transactions.
 
@@ -235,6 +223,11 @@ def load_transactions(
         only when at least one row is rejected.
     now:
         The run's clock; rows timestamped after it are quarantined as ``future_timestamp``.
+    lines:
+        Returns, non-product lines and absurd amounts (:mod:`features.lines`); default:
+        the ``lines`` section of the shipped ``configs/features.yaml``.
+    read_options:
+        Delimiter, encoding, date format and id format (:class:`features.reading.ReadOptions`).
 
     Raises
     ------
@@ -245,19 +238,27 @@ def load_transactions(
     now = now or dt.datetime.now()
     # Insertion order kept: quarantined rows are reported by their row number in the source.
     con = connect(preserve_insertion_order=True)
+    options = read_options or ReadOptions()
     try:
-        _read_raw(con, source)
+        raw = read_raw(con, source, options)
         resolved, types = _resolve_columns(con, source_name, column_map or {})
+        inspect_columns(con, source_name, resolved, types, options, raw.notes)
         rows_read = con.execute("SELECT COUNT(*) FROM raw_input").fetchall()[0][0]
         if rows_read == 0:
             raise TransactionsError(f"{source_name}: has a header but no rows")
-        con.execute(_typed_table_sql(resolved, types, now))
+        con.execute(
+            _typed_table_sql(resolved, types, now, lines or LineRules(), options.date_format)
+        )
         optional_names = [n for n in OPTIONAL_COLUMNS if n in resolved]
         clean, reasons, quarantine = _split_typed_rows(con, optional_names)
+        rows_read, reasons, quarantine = raw.add_malformed(rows_read, reasons, quarantine)
+        accepted_amount, quarantined_amounts, mismatches = line_accounting(con)
     finally:
         con.close()
 
-    clean["customer_id"] = clean["customer_id"].astype(str)
+    clean["customer_id"] = normalise_ids(
+        clean["customer_id"].astype(str), source_name, options.id_format, raw.notes
+    )
     clean["timestamp"] = pd.to_datetime(clean["timestamp"]).astype("datetime64[us]")
     report = LoadReport(
         source=source_name,
@@ -266,49 +267,79 @@ def load_transactions(
         quarantined_by_reason={k: int(v) for k, v in reasons.items()},
         duplicate_rows=int(clean.duplicated().sum()),
         return_rows=int((clean["amount"] < 0).sum()),
+        amount_mismatch_rows=mismatches,
+        accepted_amount=accepted_amount,
+        quarantined_amount_by_reason=quarantined_amounts,
+        notes=raw.notes,
     )
     if len(quarantine) and quarantine_path is not None:
         quarantine_path = Path(quarantine_path)
-        quarantine_path.parent.mkdir(parents=True, exist_ok=True)
-        quarantine.to_csv(quarantine_path, index=False)
+        with atomic_output(quarantine_path) as temporary:
+            quarantine.to_csv(temporary, index=False)
         report.quarantine_path = str(quarantine_path)
     if not report.reconciles:  # pragma: no cover - a bug, never a data problem
         raise AssertionError(f"row counts do not reconcile: {report.to_dict()}")
     return LoadedTransactions(transactions=clean, quarantine=quarantine, report=report)
 
 
-def _typed_table_sql(resolved: dict[str, str], types: dict[str, str], now: dt.datetime) -> str:
+def _typed_table_sql(
+    resolved: dict[str, str],
+    types: dict[str, str],
+    now: dt.datetime,
+    rules: LineRules,
+    date_format: str | None = None,
+) -> str:
     """``typed``: every raw row parsed into contract types, with the reason it is rejected
-    (NULL for an accepted row)."""
+    (NULL for an accepted row). ``p_amount`` is the line's signed value: returns negative
+    (see :mod:`features.lines` for the value, return and non-product rules)."""
     cid = f"NULLIF(TRIM(CAST({_quote(resolved['customer_id'])} AS VARCHAR)), '')"
-    ts = _timestamp_expression(resolved["timestamp"], types[resolved["timestamp"]])
-    amount = f"TRY_CAST(TRIM(CAST({_quote(resolved['amount'])} AS VARCHAR)) AS DOUBLE)"
-    optional_select = []
+    ts = _timestamp_expression(resolved["timestamp"], types[resolved["timestamp"]], date_format)
+    selected = [f"{cid} AS p_customer_id", f"{ts} AS p_timestamp"]
+    if "amount" in resolved:
+        selected.append(f"{_number_expression(resolved['amount'])} AS p_given_amount")
     for name in OPTIONAL_COLUMNS:
         if name not in resolved:
             continue
-        col = _quote(resolved[name])
-        if name == "quantity":
-            optional_select.append(f"TRY_CAST(CAST({col} AS VARCHAR) AS DOUBLE) AS quantity")
+        if name in ("quantity", "unit_price"):
+            selected.append(f"{_number_expression(resolved[name])} AS {name}")
         else:
-            optional_select.append(f"NULLIF(TRIM(CAST({col} AS VARCHAR)), '') AS {name}")
+            selected.append(
+                f"NULLIF(TRIM(CAST({_quote(resolved[name])} AS VARCHAR)), '') AS {name}"
+            )
+    has = {name: name in resolved for name in ("amount", "quantity", "unit_price")}
+    is_return = return_expression(rules, has["quantity"], "order_id" in resolved)
+    absurd, non_product = line_reason_branches(rules, "product" in resolved, has["unit_price"])
     now_literal = now.strftime("%Y-%m-%d %H:%M:%S")
     return f"""
             CREATE TEMP TABLE typed AS
             WITH parsed AS (
-                SELECT source_row, {cid} AS p_customer_id, {ts} AS p_timestamp,
-                       {amount} AS p_amount {"".join(", " + s for s in optional_select)}
+                SELECT source_row, {", ".join(selected)}
                 FROM raw_input
+            ),
+            valued AS (
+                SELECT *, {value_expressions(has["amount"], has["quantity"], has["unit_price"])}
+                FROM parsed
+            ),
+            classified AS (
+                SELECT *, {is_return} AS p_is_return FROM valued
             )
-            SELECT *,
+            SELECT *, {signed_amount_expression()} AS p_amount,
                 CASE
                     WHEN p_customer_id IS NULL THEN 'missing_customer_id'
                     WHEN p_timestamp IS NULL THEN 'unparseable_timestamp'
-                    WHEN p_amount IS NULL OR NOT isfinite(p_amount) THEN 'non_numeric_amount'
+                    WHEN p_value IS NULL OR isnan(p_value) THEN 'non_numeric_amount'
+                    {absurd}
                     WHEN p_timestamp > TIMESTAMP '{now_literal}' THEN 'future_timestamp'
+                    WHEN p_timestamp < TIMESTAMP '{EARLIEST_TIMESTAMP}' THEN 'implausible_timestamp'
+                    {non_product}
                 END AS reason
-            FROM parsed
+            FROM classified
             """
+
+
+def _number_expression(column: str) -> str:
+    """A source column as DOUBLE, NULL when it is not a number."""
+    return f"TRY_CAST(TRIM(CAST({_quote(column)} AS VARCHAR)) AS DOUBLE)"
 
 
 def _split_typed_rows(

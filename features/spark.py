@@ -38,7 +38,7 @@ import pandas as pd
 
 from features.config import FeatureConfig
 from features.errors import WinbackError
-from features.sql import SPARK, feature_sql
+from features.sql import SPARK, feature_sql, window_accounting_sql
 from features.table import FeatureTable, normalise_feature_types, to_date
 
 if TYPE_CHECKING:  # pyspark is imported lazily: its import alone takes about a second
@@ -223,23 +223,18 @@ def build_features_spark(
             transactions, as_of, config, master, spark_conf, population_gap_days
         )
     )
-    counts = spark.sql(
-        f"""SELECT
-                COUNT(*) AS n_rows,
-                SUM(CASE WHEN CAST(timestamp AS DATE) > DATE '{as_of.isoformat()}'
-                    THEN 1 ELSE 0 END) AS rows_after,
-                COUNT(DISTINCT CASE WHEN CAST(timestamp AS DATE) <= DATE '{as_of.isoformat()}'
-                    THEN customer_id END) AS customers_in_window
-            FROM {TRANSACTIONS_VIEW}"""
-    ).collect()[0]
+    n_rows = spark.sql(f"SELECT COUNT(*) AS n FROM {TRANSACTIONS_VIEW}").collect()[0]["n"]
+    counts = spark.sql(window_accounting_sql(TRANSACTIONS_VIEW, as_of)).collect()[0]
     features = normalise_feature_types(features)
     rows_after = int(counts["rows_after"] or 0)
     return FeatureTable(
         features=features,
         as_of=as_of,
-        rows_used=int(counts["n_rows"]) - rows_after,
+        rows_used=int(n_rows) - rows_after,
         rows_after_as_of=rows_after,
-        customers_without_purchase=int(counts["customers_in_window"]) - len(features),
+        customers_without_purchase=int(counts["excluded_customers"]),
+        net_spend=float(counts["net_spend"]),
+        excluded_spend=float(counts["excluded_spend"]),
     )
 
 

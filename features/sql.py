@@ -7,12 +7,17 @@ day difference between two dates, is a small :class:`Dialect` hook.
 Definitions (daily granularity, compatible with
 ``lifetimes.utils.summary_data_from_transaction_data(freq="D")``):
 
-* a *purchase day* is a calendar day with at least one non-negative line;
+* a *purchase day* is a calendar day with at least one non-negative line (the contract
+  makes every return negative and quarantines lines worth nothing that are not purchases;
+  zero-value purchases count, as in lifetimes);
 * ``frequency`` = purchase days - 1, ``recency`` = last - first purchase day,
   ``T`` = as-of - first purchase day, ``monetary_value`` = mean value of the repeat purchase
   days (0 without repeats);
-* returns (negative lines) net into the value of their day and into ``total_spend``; a day
-  with only returns is not a purchase day;
+* returns (negative lines) net into ``total_spend``. A return whose ``order_id`` (less the
+  cancellation prefix) is an earlier order of the same customer also nets into the value
+  of that order's day, floored at zero; other returns touch no day's value. So a return
+  never creates a purchase day and never makes ``monetary_value`` negative (a negative
+  value would be outside the Gamma-Gamma model, and crashed its fit);
 * ``typical_gap_days`` = median gap between purchase days, at least
   ``min_typical_gap_days``; one-time buyers get the population median of repeaters;
 * nothing after the as-of date is read.
@@ -108,6 +113,7 @@ def feature_sql(
     product = "product" if has_product else "CAST(NULL AS STRING)"
     month_index = "(EXTRACT(YEAR FROM {0}) * 12 + EXTRACT(MONTH FROM {0}))"
     month_orders, n_orders, order_counts, orders_join, n_orders_column = _order_parts(has_order_id)
+    valued_lines = _valued_lines_sql(has_order_id, config.lines.cancellation_order_prefix)
     favorite, favorite_join, favorite_column = _favorite_parts(has_product)
     return f"""
 WITH lines AS (
@@ -116,10 +122,12 @@ WITH lines AS (
     FROM {table}
     WHERE CAST(timestamp AS DATE) <= {as_of_sql}
 ),
-days AS (
-    SELECT customer_id, day, SUM(amount) AS day_amount,
+{valued_lines}days AS (
+    SELECT customer_id, day,
+           GREATEST(SUM(CASE WHEN in_day_value = 1 THEN amount ELSE 0.0 END), 0.0)
+               AS day_amount,
            MAX(CASE WHEN amount >= 0 THEN 1 ELSE 0 END) AS is_purchase
-    FROM lines
+    FROM valued_lines
     GROUP BY customer_id, day
 ),
 purchase_days AS (
@@ -218,6 +226,77 @@ SELECT customer_id, frequency, recency, T, monetary_value, n_orders, total_spend
        favorite_product
 FROM labelled
 ORDER BY customer_id
+"""
+
+
+def _valued_lines_sql(has_order_id: bool, cancellation_prefix: str | None) -> str:
+    """The ``valued_lines`` CTE: each line with the day whose value it counts in.
+
+    Purchases count in their own day. A return counts in a day's value only when its order
+    id links it to an earlier order of the same customer -- the id itself, or the id less
+    the cancellation prefix (``C536365`` cancels ``536365``) -- and then in that order's
+    first day. Unlinked returns (``in_day_value = 0``) stay on their own day, which they
+    never make a purchase day.
+    """
+    if not has_order_id:
+        return """valued_lines AS (
+    SELECT customer_id, day, amount, CASE WHEN amount >= 0 THEN 1 ELSE 0 END AS in_day_value
+    FROM lines
+),
+"""
+    link_key = "l.order_key"
+    if cancellation_prefix:
+        n = len(cancellation_prefix)
+        literal = "'" + cancellation_prefix.replace("'", "''") + "'"
+        link_key = (
+            f"CASE WHEN SUBSTRING(l.order_key, 1, {n}) = {literal} "
+            f"THEN SUBSTRING(l.order_key, {n + 1}) ELSE l.order_key END"
+        )
+    return f"""orders AS (
+    SELECT customer_id, order_key, MIN(day) AS order_day
+    FROM lines
+    WHERE amount >= 0 AND order_key IS NOT NULL
+    GROUP BY customer_id, order_key
+),
+valued_lines AS (
+    SELECT l.customer_id, COALESCE(o.order_day, l.day) AS day, l.amount,
+           CASE WHEN l.amount >= 0 OR o.order_day IS NOT NULL THEN 1 ELSE 0 END
+               AS in_day_value
+    FROM lines l
+    LEFT JOIN orders o
+        ON l.amount < 0 AND o.customer_id = l.customer_id
+           AND o.order_key = {link_key} AND o.order_day <= l.day
+),
+"""
+
+
+def window_accounting_sql(table: str, as_of: dt.date) -> str:
+    """One row: rows after ``as_of``, net spend on or before it, and the customers left out
+    of the feature table (lines in the window but none a purchase) with their net spend.
+
+    Money reconciles: ``net_spend`` = the table's ``total_spend`` summed + ``excluded_spend``.
+    Shared by both engines, like :func:`feature_sql`. Only customers with a return can be
+    left out, so the per-customer aggregate runs over the returners' lines alone.
+    """
+    in_window = f"CAST(timestamp AS DATE) <= DATE '{as_of.isoformat()}'"
+    return f"""
+WITH window_lines AS (
+    SELECT customer_id, amount FROM {table} WHERE {in_window}
+),
+returners AS (
+    SELECT DISTINCT customer_id FROM window_lines WHERE amount < 0
+),
+excluded AS (
+    SELECT w.customer_id, SUM(w.amount) AS spend
+    FROM window_lines w JOIN returners r ON r.customer_id = w.customer_id
+    GROUP BY w.customer_id
+    HAVING MAX(CASE WHEN w.amount >= 0 THEN 1 ELSE 0 END) = 0
+)
+SELECT
+    (SELECT COUNT(*) FROM {table} WHERE NOT ({in_window})) AS rows_after,
+    (SELECT COALESCE(SUM(amount), 0.0) FROM window_lines) AS net_spend,
+    (SELECT COUNT(*) FROM excluded) AS excluded_customers,
+    (SELECT COALESCE(SUM(spend), 0.0) FROM excluded) AS excluded_spend
 """
 
 

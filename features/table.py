@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.atomic import atomic_output
 from features.errors import WinbackError
 from features.sql import FEATURE_COLUMNS
 
@@ -40,16 +41,34 @@ class FeatureTable:
     as_of: dt.date
     rows_used: int
     rows_after_as_of: int
+    #: Customers with lines on or before the as-of date but no purchase among them (only
+    #: returns): they are not in the table, so no model is fitted on or scores them.
     customers_without_purchase: int
+    #: Net value of the lines on or before the as-of date (returns negative), and the part
+    #: of it belonging to the customers left out: money in = table + excluded.
+    net_spend: float = 0.0
+    excluded_spend: float = 0.0
+
+    @property
+    def table_spend(self) -> float:
+        """Net spend of the customers in the table."""
+        return float(self.features["total_spend"].sum()) if len(self.features) else 0.0
+
+    def spend_reconciles(self, relative_tolerance: float = 1e-9) -> bool:
+        """``net_spend == table_spend + excluded_spend`` up to float rounding."""
+        gap = abs(self.net_spend - self.table_spend - self.excluded_spend)
+        return gap <= relative_tolerance * max(abs(self.net_spend), 1.0)
 
     def write_parquet(self, path: str | Path) -> Path:
         """Write the table; the as-of date travels in the Parquet metadata."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         table = pa.Table.from_pandas(self.features, preserve_index=False)
         metadata = dict(table.schema.metadata or {})
         metadata[AS_OF_METADATA_KEY] = self.as_of.isoformat().encode()
-        pq.write_table(table.replace_schema_metadata(metadata), path)
+        # Never a truncated feature table; an open file, because pyarrow deletes a path it
+        # failed to write (even a device such as /dev/full).
+        with atomic_output(path) as temporary, temporary.open("wb") as handle:
+            pq.write_table(table.replace_schema_metadata(metadata), handle)
         return path
 
 

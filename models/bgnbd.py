@@ -22,8 +22,8 @@ import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import expit, hyp2f1
 
-from models.estimator import MaximumLikelihoodModel, feature_arrays
-from models.likelihoods import MaximumLikelihoodFit, fit_beta_geo
+from models.estimator import MaximumLikelihoodModel, convergence_error, feature_arrays
+from models.likelihoods import ConvergenceError, MaximumLikelihoodFit, fit_beta_geo
 from models.patterns import integer_codes
 
 RFM_COLUMNS = ("frequency", "recency", "T")
@@ -40,6 +40,7 @@ class _BetaGeoFamilyModel(MaximumLikelihoodModel):
     param_names: ClassVar[tuple[str, ...]] = ("r", "alpha", "a", "b")
     _dropout_offset: ClassVar[int]
     _lifetimes_fitter: ClassVar[str]
+    _model_name: ClassVar[str]
 
     def __init__(self, penalizer_coef: float = 0.0, fitter: str = "fast") -> None:
         self.penalizer_coef = penalizer_coef
@@ -55,13 +56,16 @@ class _BetaGeoFamilyModel(MaximumLikelihoodModel):
         """
         frequency, recency, T = rfm_arrays(features)
         if self.fitter == "fast":
-            fit = fit_beta_geo(
-                frequency,
-                recency,
-                T,
-                modified=bool(self._dropout_offset),
-                penalizer_coef=self.penalizer_coef,
-            )
+            try:
+                fit = fit_beta_geo(
+                    frequency,
+                    recency,
+                    T,
+                    modified=bool(self._dropout_offset),
+                    penalizer_coef=self.penalizer_coef,
+                )
+            except ConvergenceError as error:
+                raise convergence_error(self._model_name, len(frequency), self, error) from None
         elif self.fitter == "lifetimes":
             fit = self._fit_with_lifetimes(frequency, recency, T)
         else:
@@ -271,6 +275,7 @@ class BetaGeoModel(_BetaGeoFamilyModel):
 
     _dropout_offset = 0
     _lifetimes_fitter = "BetaGeoFitter"
+    _model_name = "BG/NBD"
 
 
 class ModifiedBetaGeoModel(_BetaGeoFamilyModel):
@@ -283,6 +288,7 @@ class ModifiedBetaGeoModel(_BetaGeoFamilyModel):
 
     _dropout_offset = 1
     _lifetimes_fitter = "ModifiedBetaGeoFitter"
+    _model_name = "MBG/NBD"
 
 
 def rfm_arrays(features: pd.DataFrame) -> list[np.ndarray]:

@@ -65,7 +65,11 @@ class BTYDModel:
         if not hasattr(self, "transaction_model_"):
             raise ValueError("BTYDModel is not fitted yet; call fit(features) first")
         frequency, recency, T = rfm_arrays(features)
-        (monetary_value,) = feature_arrays(features, ("monetary_value",))
+        # Negative values cannot come from winback's features; from elsewhere they are
+        # predicted at the population's value per purchase, not refused (see gamma_gamma).
+        (monetary_value,) = feature_arrays(
+            features, ("monetary_value",), signed=("monetary_value",)
+        )
         transactions, spend = self.transaction_model_, self.spend_model_
         scores = transactions.predict(features, horizon_days=horizon_days)
         days_to_next_order = scores.pop("days_to_next_order").to_numpy()

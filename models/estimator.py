@@ -13,7 +13,16 @@ from typing import ClassVar, Self
 import numpy as np
 import pandas as pd
 
-from models.likelihoods import MaximumLikelihoodFit
+from features.errors import WinbackError
+from models.likelihoods import ConvergenceError, MaximumLikelihoodFit
+
+
+class ModelFitError(WinbackError, ValueError):
+    """A model cannot be fitted on this data (e.g. no customer it is valid for).
+
+    A :class:`WinbackError`, so that the command line prints the message, which names the
+    cause and the fix, in one line instead of a traceback.
+    """
 
 
 class MaximumLikelihoodModel:
@@ -79,11 +88,34 @@ class MaximumLikelihoodModel:
         return model
 
 
-def feature_arrays(features: pd.DataFrame, columns: Sequence[str]) -> list[np.ndarray]:
+def convergence_error(
+    model_name: str, n_customers: int, model: object, error: Exception
+) -> ConvergenceError:
+    """One line that names the model, the data, what happened and the fix."""
+    penalizer = float(getattr(model, "penalizer_coef", 0.0))
+    suggestion = 0.001 if penalizer <= 0 else penalizer * 10
+    detail = getattr(error, "detail", str(error))
+    summary = (
+        f"{model_name} fit on {n_customers:,} customers did not converge with penalizer "
+        f"{penalizer:g} ({detail})"
+    )
+    return ConvergenceError(
+        f"{summary}: rerun with a larger one, e.g. --penalizer {suggestion:g} "
+        f"(penalizer_coef={suggestion:g} in Python)",
+        detail=detail,
+        summary=summary,
+    )
+
+
+def feature_arrays(
+    features: pd.DataFrame, columns: Sequence[str], signed: Sequence[str] = ()
+) -> list[np.ndarray]:
     """The named columns of a per-customer feature frame as float64, checked.
 
     Raised here, at the boundary, so that the error names the column and the fix rather
-    than surfacing as a NaN parameter or a failed optimisation.
+    than surfacing as a NaN parameter or a failed optimisation. Columns in ``signed`` may
+    be negative: a model that is valid only for positive values (Gamma-Gamma's monetary
+    value) leaves those customers out, or predicts them from the population, instead.
     """
     missing = [column for column in columns if column not in features.columns]
     if missing:
@@ -100,7 +132,7 @@ def feature_arrays(features: pd.DataFrame, columns: Sequence[str]) -> list[np.nd
         values = features[column].to_numpy(dtype=np.float64, na_value=np.nan)
         if not np.isfinite(values).all():
             raise ValueError(f"column {column!r} has {np.sum(~np.isfinite(values))} NaN/inf values")
-        if (values < 0).any():
+        if column not in signed and (values < 0).any():
             raise ValueError(f"column {column!r} has {np.sum(values < 0)} negative values")
         arrays.append(values)
     return arrays

@@ -5,7 +5,9 @@ Analysis"; formulas as in Hardie's note 025 "The Gamma-Gamma Model of Monetary V
 Each transaction is worth ``z ~ Gamma(p, rate=nu)`` with ``nu ~ Gamma(q, rate=v)`` across
 customers, independent of the purchase process. Only repeat purchases enter
 ``monetary_value``, so the model is fitted on customers with ``frequency > 0`` and a
-positive ``monetary_value``; everyone else is predicted at the population mean.
+positive ``monetary_value``. Predictions follow lifetimes (a zero value shrinks towards
+zero); a negative value, which winback's features never produce, is outside the model's
+support and says nothing about the next purchase, so it gets the population mean.
 """
 
 from __future__ import annotations
@@ -16,8 +18,13 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from models.estimator import MaximumLikelihoodModel, feature_arrays
-from models.likelihoods import MaximumLikelihoodFit, fit_gamma_gamma
+from models.estimator import (
+    MaximumLikelihoodModel,
+    ModelFitError,
+    convergence_error,
+    feature_arrays,
+)
+from models.likelihoods import ConvergenceError, MaximumLikelihoodFit, fit_gamma_gamma
 
 if TYPE_CHECKING:
     from models.bgnbd import BetaGeoModel, ModifiedBetaGeoModel
@@ -40,16 +47,24 @@ class GammaGammaModel(MaximumLikelihoodModel):
         self.fitter = fitter
 
     def fit(self, features: pd.DataFrame) -> Self:
-        """Fit on the customers with ``frequency > 0`` and ``monetary_value > 0``."""
-        frequency, monetary_value = feature_arrays(features, ("frequency", "monetary_value"))
+        """Fit on the customers with ``frequency > 0`` and ``monetary_value > 0``, the
+        only ones the model is valid for; the others are left out, never an error."""
+        frequency, monetary_value = feature_arrays(
+            features, ("frequency", "monetary_value"), signed=("monetary_value",)
+        )
         repeat_buyers = (frequency > 0) & (monetary_value > 0)
         if not repeat_buyers.any():
-            raise ValueError(
-                "Gamma-Gamma needs customers with frequency > 0 and monetary_value > 0; none found"
+            raise ModelFitError(
+                f"Gamma-Gamma needs customers with frequency > 0 and monetary_value > 0; none "
+                f"of {len(frequency):,} found (no repeat purchase with a positive value yet): "
+                "use a later as-of date"
             )
         frequency, monetary_value = frequency[repeat_buyers], monetary_value[repeat_buyers]
         if self.fitter == "fast":
-            fit = fit_gamma_gamma(frequency, monetary_value, penalizer_coef=self.penalizer_coef)
+            try:
+                fit = fit_gamma_gamma(frequency, monetary_value, penalizer_coef=self.penalizer_coef)
+            except ConvergenceError as error:
+                raise convergence_error("Gamma-Gamma", len(frequency), self, error) from None
         elif self.fitter == "lifetimes":
             fit = self._fit_with_lifetimes(frequency, monetary_value)
         else:
@@ -79,11 +94,15 @@ class GammaGammaModel(MaximumLikelihoodModel):
 
         A credibility-weighted mean of the customer's own ``m`` and the population mean
         ``p v / (q - 1)``, the weight on ``m`` being ``p x / (p x + q - 1)`` (0 for x = 0).
-        Needs ``q > 1`` for the population mean to exist.
+        Needs ``q > 1`` for the population mean to exist. A negative or non-finite ``m``
+        gets the population mean, as one-time buyers do (lifetimes would shrink towards it).
         """
         p, q, v = self._fitted_params()
         frequency = np.asarray(frequency, dtype=np.float64)
         monetary_value = np.asarray(monetary_value, dtype=np.float64)
+        valid = np.isfinite(monetary_value) & (monetary_value >= 0)
+        frequency = np.where(valid, frequency, 0.0)
+        monetary_value = np.where(valid, monetary_value, 0.0)
         individual_weight = p * frequency / (p * frequency + q - 1.0)
         population_mean = p * v / (q - 1.0)
         return (1.0 - individual_weight) * population_mean + individual_weight * monetary_value

@@ -26,6 +26,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import digamma, expit, gammaln
 
+from features.errors import WinbackError
 from models.patterns import unique_patterns
 
 ObjectiveWithGradient = Callable[[np.ndarray], tuple[float, np.ndarray]]
@@ -37,6 +38,18 @@ _WARM_START_ROWS = 20_000
 #: Largest gradient (mean log-likelihood, log-parameters) accepted as converged: lifetimes'
 #: own tolerance. Well-determined fits end near 1e-12 after the Newton step.
 _MAX_GRADIENT = 1e-7
+
+
+class ConvergenceError(WinbackError, RuntimeError):
+    """The likelihood's optimum was not reached: typically a flat likelihood towards a
+    boundary (few repeat buyers, nobody seeming to drop out). An L2 penalizer fixes it."""
+
+    def __init__(self, message: str, detail: str = "", summary: str = "") -> None:
+        super().__init__(message)
+        #: What the optimiser reported, for messages that add the model and the fix.
+        self.detail = detail or message
+        #: The message without the fix, for a caller that applies a fix itself.
+        self.summary = summary or message
 
 
 @dataclass(frozen=True)
@@ -383,9 +396,11 @@ def _maximise_likelihood(
     if np.max(np.abs(newton_gradient)) < np.max(np.abs(gradient)):
         log_params, value, gradient = newton, newton_value, newton_gradient
     if not np.all(np.isfinite(gradient)) or np.max(np.abs(gradient)) > _MAX_GRADIENT:
-        raise RuntimeError(
-            f"maximum-likelihood fit did not converge ({result.message}); "
-            "a positive penalizer_coef usually helps"
+        detail = f"{result.message.rstrip('.')}; largest gradient {np.max(np.abs(gradient)):.1e}"
+        raise ConvergenceError(
+            f"maximum-likelihood fit did not converge ({detail}); "
+            "a positive penalizer_coef usually helps",
+            detail=detail,
         )
     return MaximumLikelihoodFit(np.exp(log_params), hessian, value, n_rows)
 

@@ -89,7 +89,7 @@ class WinbackScorer:
         model_version: str = "",
     ) -> pd.DataFrame:
         """Scores from raw transactions (validated by the data contract) at ``as_of``."""
-        loaded = load_transactions(transactions)
+        loaded = load_transactions(transactions, lines=self.feature_config.lines)
         table = build_features(loaded.transactions, as_of, self.feature_config)
         return self.score_features(table.features, as_of, model_version)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -18,6 +19,9 @@ from features.config import FeatureConfig
 from features.contract import LoadedTransactions, TransactionsSource, load_transactions
 from features.errors import WinbackError
 from features.table import FeatureTable, to_date
+
+if TYPE_CHECKING:  # the type only
+    from features.reading import ReadOptions
 
 
 class NoDataBeforeAsOf(WinbackError):
@@ -34,12 +38,19 @@ def load_and_build(
     engine: str = "duckdb",
     master: str | None = None,
     spark_conf: dict[str, str] | None = None,
+    read_options: ReadOptions | None = None,
 ) -> tuple[LoadedTransactions, FeatureTable]:
     """Load and validate ``source`` (always DuckDB), then build features at ``as_of`` on
     ``engine`` (``"duckdb"`` or ``"spark"`` with an optional master and settings)."""
     as_of = to_date(as_of)
     on_step("reading and validating transactions")
-    loaded = load_transactions(source, column_map=column_map, quarantine_path=quarantine_path)
+    loaded = load_transactions(
+        source,
+        column_map=column_map,
+        quarantine_path=quarantine_path,
+        read_options=read_options,
+        lines=config.lines,
+    )
     on_step(f"building features at {as_of}" + (" on Spark" if engine == "spark" else ""))
     table = build_features(
         loaded.transactions, as_of, config, engine=engine, master=master, spark_conf=spark_conf
@@ -47,6 +58,17 @@ def load_and_build(
     if table.features.empty:
         raise no_data_before(loaded, as_of)
     return loaded, table
+
+
+def ensure_loaded(
+    transactions: TransactionsSource | LoadedTransactions,
+    column_map: Mapping[str, str] | None = None,
+) -> LoadedTransactions:
+    """Transactions a command already read (and reported) pass through; anything else is
+    read by the data contract here. Lets a stage take either, so the CLI reads once."""
+    if isinstance(transactions, LoadedTransactions):
+        return transactions
+    return load_transactions(transactions, column_map=column_map)
 
 
 def no_data_before(loaded: LoadedTransactions, as_of: dt.date) -> NoDataBeforeAsOf:

@@ -25,13 +25,28 @@ LIST_FILE = "winback_list.csv"
 REPORT_FILE = "report.html"
 #: Campaign measurements written by ``winback campaign import``; read by later rankings.
 CAMPAIGN_RESULTS_FILE = "campaign_results.json"
+#: The uplift model written by ``winback campaign import`` (and ``campaign learn`` when told
+#: so), with its promotion verdict; later rankings use it only when it was promoted.
+UPLIFT_MODEL_FILE = "uplift_model.json"
 
 DEFAULT_SCORES = DEFAULT_OUT_DIR / SCORES_FILE
 DEFAULT_LIST = DEFAULT_OUT_DIR / LIST_FILE
 DEFAULT_REPORT = DEFAULT_OUT_DIR / REPORT_FILE
 DEFAULT_CAMPAIGN_RESULTS = DEFAULT_OUT_DIR / CAMPAIGN_RESULTS_FILE
+DEFAULT_UPLIFT_MODEL = DEFAULT_OUT_DIR / UPLIFT_MODEL_FILE
+
+
+QUARANTINE_SUFFIX = ".quarantine.csv"
 
 
 def quarantine_path_for(out_path: Path) -> Path:
     """Rejected rows go next to the output they were rejected from."""
-    return out_path.with_name(out_path.stem + ".quarantine.csv")
+    return out_path.with_name(out_path.stem + QUARANTINE_SUFFIX)
+
+
+def quarantine_path_for_command(command: str, out_path: Path | None = None) -> Path:
+    """Next to ``out_path``; a command without an output file (``train``, ``evaluate``
+    without ``--out``) writes ``<out dir>/<command>.quarantine.csv``."""
+    if out_path is not None:
+        return quarantine_path_for(Path(out_path))
+    return DEFAULT_OUT_DIR / (command.replace(" ", "_") + QUARANTINE_SUFFIX)

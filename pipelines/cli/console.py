@@ -63,9 +63,43 @@ def load_report_table(report: LoadReport, rows_after_as_of: int | None = None) -
         table.add_row("accepted but after the as-of date (not used)", f"{rows_after_as_of:,}")
     table.add_row("exact duplicate rows (kept, reported)", f"{report.duplicate_rows:,}")
     table.add_row("return rows (negative amounts, netted)", f"{report.return_rows:,}")
+    if report.amount_mismatch_rows:
+        table.add_row(
+            "amount differs from quantity x unit_price (amount used)",
+            f"{report.amount_mismatch_rows:,}",
+        )
+    non_product = report.quarantined_amount_by_reason.get("non_product_line")
+    if non_product:
+        table.add_row(
+            "value of non-product lines (postage, fees; not spend)", f"${non_product:,.2f}"
+        )
     if report.quarantine_path:
         table.caption = f"quarantined rows written to {report.quarantine_path}"
     return table
+
+
+def print_load_report(report: LoadReport, rows_after_as_of: int | None = None) -> None:
+    """The load table, then what reading noticed (one line each): every command that reads
+    transactions prints this, so no row is dropped without a word."""
+    console.print(load_report_table(report, rows_after_as_of))
+    for note in report.notes:
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
+
+
+def spend_reconciliation_line(table: Any) -> str:
+    """Money in = money out, for a :class:`features.table.FeatureTable`: the net spend of
+    the lines used = the feature table's spend + the spend of the customers left out
+    (lines, but no purchase: only returns), who are also left out of every model fit."""
+    line = (
+        f"net spend in {_money(table.net_spend)} = {_money(table.table_spend)} in the feature "
+        f"table + {_money(table.excluded_spend)} of {table.customers_without_purchase:,} "
+        "customer(s) with only returns (left out of the table and of every model fit)"
+    )
+    return line if table.spend_reconciles() else f"[red]{line} (does not reconcile)[/red]"
+
+
+def _money(value: float) -> str:
+    return f"-${-value:,.2f}" if value < 0 else f"${value:,.2f}"
 
 
 def status_table(summary: Any) -> Table:

@@ -11,17 +11,23 @@ import typer
 from pipelines.cli.console import (
     advance,
     console,
-    load_report_table,
+    print_load_report,
+    spend_reconciliation_line,
     stage_progress,
     status_table,
 )
 from pipelines.cli.options import (
     ColumnMapOption,
     ConfigOption,
+    DateFormatOption,
+    DelimiterOption,
+    EncodingOption,
     EngineOption,
+    IdFormatOption,
     MasterOption,
     SparkConfOption,
     TransactionsOption,
+    read_options,
     spark_settings,
     user_errors_exit_2,
 )
@@ -48,6 +54,10 @@ def features(
     engine: EngineOption = "duckdb",
     master: MasterOption = None,
     spark_conf: SparkConfOption = None,
+    delimiter: DelimiterOption = None,
+    encoding: EncodingOption = None,
+    date_format: DateFormatOption = None,
+    id_format: IdFormatOption = "text",
 ) -> None:
     """Build the per-customer feature table at an as-of date.
 
@@ -77,9 +87,11 @@ def features(
             engine=engine,
             master=master,
             spark_conf=settings,
+            read_options=read_options(delimiter, encoding, date_format, id_format),
         )
         advance(progress, "writing Parquet")
         table.write_parquet(out)
-    console.print(load_report_table(loaded.report, table.rows_after_as_of))
+    print_load_report(loaded.report, table.rows_after_as_of)
     console.print(status_table(status_summary(table.features)))
+    console.print(spend_reconciliation_line(table), highlight=False, soft_wrap=True)
     console.print(f"[green]wrote[/green] {len(table.features):,} customers to {out}")

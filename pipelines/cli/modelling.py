@@ -17,23 +17,39 @@ from pipelines.cli.console import (
     advance,
     console,
     evaluation_tables,
-    load_report_table,
+    print_load_report,
     stage_progress,
 )
 from pipelines.cli.options import (
     ColumnMapOption,
     ConfigOption,
+    DateFormatOption,
+    DelimiterOption,
+    EncodingOption,
     EngineOption,
+    IdFormatOption,
     MasterOption,
     SparkConfOption,
     TransactionsOption,
+    read_options,
     spark_settings,
     user_errors_exit_2,
 )
-from pipelines.paths import DEFAULT_SCORES, quarantine_path_for
+from pipelines.cli.transactions import check_quarantine_share, load_for_command
+from pipelines.paths import DEFAULT_SCORES, quarantine_path_for_command
 
 app = typer.Typer()
 PANEL = "Models"
+
+PenalizerOption = Annotated[
+    float,
+    typer.Option(
+        help="L2 penalizer of the BG/NBD, MBG/NBD and Gamma-Gamma fits (lifetimes' "
+        "penalizer_coef). 0: plain maximum likelihood, retried once with 0.001 if it does "
+        "not converge; raise it (e.g. 0.01) when a fit says it did not converge.",
+        min=0.0,
+    ),
+]
 
 
 @app.command(rich_help_panel=PANEL)
@@ -55,6 +71,11 @@ def evaluate(
     ] = "bgnbd,mbgnbd",
     column_map: ColumnMapOption = None,
     config: ConfigOption = None,
+    delimiter: DelimiterOption = None,
+    encoding: EncodingOption = None,
+    date_format: DateFormatOption = None,
+    id_format: IdFormatOption = "text",
+    penalizer: PenalizerOption = 0.0,
 ) -> None:
     """Judge models out-of-time against the simple baselines.
 
@@ -65,15 +86,20 @@ def evaluate(
     days_since_last (dormancy) and past_spend (spend).
     """
     from features.config import load_feature_config
-    from features.contract import load_transactions, parse_column_map
     from pipelines.training.evaluation import evaluate as run_evaluation
 
     names = tuple(name.strip() for name in models.split(",") if name.strip())
-    candidates = candidates_for(names)
+    candidates = candidates_for(names, penalizer)
     feature_config = load_feature_config(config)
     with stage_progress(2 + len(names) + 2) as progress:
         advance(progress, "reading and validating transactions")
-        loaded = load_transactions(transactions, column_map=parse_column_map(column_map))
+        loaded = load_for_command(
+            transactions,
+            column_map,
+            read_options(delimiter, encoding, date_format, id_format),
+            quarantine_path_for_command("evaluate", out),
+            lines=feature_config.lines,
+        )
         result = run_evaluation(
             loaded.transactions,
             cutoff,
@@ -82,6 +108,7 @@ def evaluate(
             config=feature_config,
             on_step=lambda step: advance(progress, step),
         )
+    print_load_report(loaded.report)
     for table in evaluation_tables(result):
         console.print(table)
     if out:
@@ -89,7 +116,7 @@ def evaluate(
         console.print(f"[green]wrote[/green] metrics to {out}")
 
 
-def candidates_for(names: tuple[str, ...]) -> list:
+def candidates_for(names: tuple[str, ...], penalizer_coef: float = 0.0) -> list:
     """The named model candidates followed by the baselines; unknown names are refused."""
     from pipelines.training.candidates import DEFAULT_MODELS, MODEL_CANDIDATES, default_candidates
 
@@ -99,7 +126,7 @@ def candidates_for(names: tuple[str, ...]) -> list:
             f"--models: unknown model(s) {', '.join(unknown)}; known: "
             + ", ".join(MODEL_CANDIDATES)
         )
-    return default_candidates(names or DEFAULT_MODELS)
+    return default_candidates(names or DEFAULT_MODELS, penalizer_coef)
 
 
 @app.command(rich_help_panel=PANEL)
@@ -118,6 +145,20 @@ def train(
     max_snapshots: Annotated[int, typer.Option(help="At most this many snapshots.", min=2)] = 12,
     column_map: ColumnMapOption = None,
     config: ConfigOption = None,
+    delimiter: DelimiterOption = None,
+    encoding: EncodingOption = None,
+    date_format: DateFormatOption = None,
+    id_format: IdFormatOption = "text",
+    allow_quarantine_share: Annotated[
+        float | None,
+        typer.Option(
+            help="Train even when up to this share of rows (0-1) is quarantined (default: "
+            "reading.max_quarantine_share of --config, 0.05).",
+            min=0.0,
+            max=1.0,
+        ),
+    ] = None,
+    penalizer: PenalizerOption = 0.0,
 ) -> None:
     """Train XGBoost on time-split snapshots, log the run to MLflow, register it.
 
@@ -126,10 +167,10 @@ def train(
     dormancy AUC beats the current champion's on the same window (the first model always
     does); otherwise it is tagged not promoted, with the reason. The feature rules
     (--config) travel with the model: scoring builds the same features. Tracking store:
-    MLFLOW_TRACKING_URI, default sqlite under mlflow/.
+    MLFLOW_TRACKING_URI, default sqlite under mlflow/. Refuses a file with more than
+    reading.max_quarantine_share of its rows quarantined, unless --allow-quarantine-share.
     """
     from features.config import load_feature_config
-    from features.contract import load_transactions, parse_column_map
     from pipelines.training.fit import TrainingSettings
     from pipelines.training.run import run_training
 
@@ -137,16 +178,36 @@ def train(
         horizon_days=horizon_days,
         snapshot_step_days=snapshot_step_days,
         max_snapshots=max_snapshots,
+        penalizer_coef=penalizer,
     )
     feature_config = load_feature_config(config)
     with stage_progress(6 + 2 * max_snapshots) as progress:
         advance(progress, "reading and validating transactions")
-        loaded = load_transactions(transactions, column_map=parse_column_map(column_map))
+        loaded = load_for_command(
+            transactions,
+            column_map,
+            read_options(delimiter, encoding, date_format, id_format),
+            quarantine_path_for_command("train"),
+            lines=feature_config.lines,
+        )
+        check_quarantine_share(
+            loaded.report,
+            feature_config.reading.max_quarantine_share,
+            allow_quarantine_share,
+            tuple(feature_config.reading.expected_reasons),
+        )
         outcome = run_training(
             loaded, as_of, settings, feature_config, on_step=lambda step: advance(progress, step)
         )
+    print_load_report(loaded.report)
     for table in evaluation_tables(outcome.evaluation):
         console.print(table)
+    orphans = getattr(outcome, "orphans_failed", [])  # killed trainings settled first
+    if orphans:
+        console.print(
+            f"marked {len(orphans)} interrupted training run(s) failed: " + ", ".join(orphans),
+            highlight=False,
+        )
     verdict = "[green]promoted to champion[/green]" if outcome.promoted else "[yellow]not promoted"
     console.print(f"registered winback v{outcome.version} (run {outcome.run_id}): {verdict}")
     console.print(f"reason: {outcome.reason}", highlight=False)
@@ -165,6 +226,10 @@ def score(
     engine: EngineOption = "duckdb",
     master: MasterOption = None,
     spark_conf: SparkConfOption = None,
+    delimiter: DelimiterOption = None,
+    encoding: EncodingOption = None,
+    date_format: DateFormatOption = None,
+    id_format: IdFormatOption = "text",
 ) -> None:
     """Score every customer at an as-of date with the champion (or --model-version).
 
@@ -176,7 +241,6 @@ def score(
     SQL runs on Spark and the model scores it there (mapInPandas); the scores are collected
     and written to the same file, with the same metadata, as with DuckDB.
     """
-    from features.contract import load_transactions, parse_column_map
     from pipelines.registry import store
     from pipelines.scoring.batch import score_to_parquet
 
@@ -185,10 +249,11 @@ def score(
     store.resolve_version(model_version)
     with stage_progress(3) as progress:
         advance(progress, "reading and validating transactions")
-        loaded = load_transactions(
+        loaded = load_for_command(
             transactions,
-            column_map=parse_column_map(column_map),
-            quarantine_path=quarantine_path_for(out),
+            column_map,
+            read_options(delimiter, encoding, date_format, id_format),
+            quarantine_path_for_command("score", out),
         )
         advance(
             progress, "loading the model and scoring" + (" on Spark" if engine == "spark" else "")
@@ -196,7 +261,7 @@ def score(
         scores, version = score_to_parquet(
             loaded, as_of, out, model_version, engine=engine, master=master, spark_conf=settings
         )
-    console.print(load_report_table(loaded.report))
+    print_load_report(loaded.report)
     console.print(
         f"[green]scored[/green] {len(scores):,} customers with winback v{version} -> {out}"
     )
@@ -209,9 +274,11 @@ def promote(
     reason: Annotated[str, typer.Option(help="Why, in words; recorded on the version.")],
 ) -> None:
     """Make a version champion by hand (recorded as a manual promotion with its reason)."""
-    from pipelines.registry import promotion
+    from pipelines.registry import promotion, store
+    from pipelines.registry.housekeeping import promotion_lock
 
     if not reason.strip():
         raise WinbackError("--reason must say why the version is promoted")
-    promotion.promote(version, reason.strip(), manual=True)
+    with promotion_lock(store.tracking_uri()):  # not while a training decides
+        promotion.promote(version, reason.strip(), manual=True)
     console.print(f"winback v{version} is now champion (manual: {reason.strip()})")

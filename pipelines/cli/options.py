@@ -9,12 +9,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 
 from features.errors import WinbackError
 from pipelines.cli.console import error_console
+
+if TYPE_CHECKING:  # the type only: the reader imports pandas and duckdb
+    from features.reading import ReadOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -76,21 +79,95 @@ SparkConfOption = Annotated[
     ),
 ]
 
+# How to read a transactions file (features.reading.ReadOptions), the same in every command
+# that reads one; read_options() turns them into the contract's options.
+DelimiterOption = Annotated[
+    str | None,
+    typer.Option(
+        "--delimiter",
+        help="CSV field separator: one character, or 'tab' (default: detected from the "
+        "header line among , ; tab |).",
+    ),
+]
+EncodingOption = Annotated[
+    str | None,
+    typer.Option(
+        "--encoding",
+        help="CSV text encoding, e.g. latin-1, cp1252, utf-16 (default: UTF-8, with or "
+        "without a BOM).",
+    ),
+]
+DateFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--date-format",
+        help="strptime format of text timestamps, e.g. '%d/%m/%Y %H:%M'. Required when "
+        "dates could be day/month or month/day (05/10/1997); values that do not fit are "
+        "quarantined as unparseable_timestamp.",
+    ),
+]
+IdFormatOption = Annotated[
+    Literal["text", "integer"],
+    typer.Option(
+        "--id-format",
+        help="Customer ids: 'text' keeps them as read (default); 'integer' turns 17850.0 "
+        "into 17850 and refuses ids that are not integers.",
+    ),
+]
+
+
+def read_options(
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    date_format: str | None = None,
+    id_format: str = "text",
+) -> ReadOptions:
+    """The ``--delimiter``, ``--encoding``, ``--date-format`` and ``--id-format`` values as
+    :class:`features.reading.ReadOptions` (validated there: a bad value is one line)."""
+    from features.reading import ReadOptions
+
+    if delimiter is not None and delimiter.lower() in ("tab", "\\t"):
+        delimiter = "\t"
+    return ReadOptions(
+        delimiter=delimiter,
+        encoding=encoding,
+        date_format=date_format,
+        id_format=id_format,  # type: ignore[arg-type]
+    )
+
 
 def user_errors_exit_2(command: F) -> F:
-    """Turn a :class:`WinbackError` into one line on stderr and exit code 2."""
+    """Turn a :class:`WinbackError` into one line on stderr and exit code 2 (bad input),
+    or the error's own ``exit_code`` (1 for a failed write or a damaged registry)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except WinbackError as error:
+            from rich.markup import escape
+
             error_console.print(
-                f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True
+                f"[bold red]error:[/bold red] {escape(one_line(str(error)))}",
+                highlight=False,
+                soft_wrap=True,
             )
-            raise typer.Exit(code=2) from None
+            raise typer.Exit(code=getattr(error, "exit_code", 2)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+#: The longest error line printed; longer messages (a value quoted from a huge line) are cut.
+MAX_ERROR_CHARACTERS = 600
+
+
+def one_line(message: str) -> str:
+    """The message on one line, at most :data:`MAX_ERROR_CHARACTERS` long."""
+    text = " ".join(message.split())
+    if len(text) <= MAX_ERROR_CHARACTERS:
+        return text
+    cut = len(text) - MAX_ERROR_CHARACTERS
+    return f"{text[:MAX_ERROR_CHARACTERS]} ... ({cut:,} more characters)"
 
 
 def spark_settings(

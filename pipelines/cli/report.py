@@ -7,14 +7,25 @@ from typing import Annotated
 
 import typer
 
-from pipelines.cli.console import console
+from pipelines.cli.console import console, print_load_report
 from pipelines.cli.options import (
     CampaignResultsOption,
     ChannelsOption,
     ColumnMapOption,
+    DateFormatOption,
+    DelimiterOption,
+    EncodingOption,
+    IdFormatOption,
+    read_options,
     user_errors_exit_2,
 )
-from pipelines.paths import DEFAULT_LIST, DEFAULT_REPORT, DEFAULT_SCORES
+from pipelines.cli.transactions import load_for_command
+from pipelines.paths import (
+    DEFAULT_LIST,
+    DEFAULT_REPORT,
+    DEFAULT_SCORES,
+    quarantine_path_for_command,
+)
 
 app = typer.Typer()
 PANEL = "Decisions"
@@ -44,6 +55,10 @@ def report(
     channels: ChannelsOption = None,
     campaign_results: CampaignResultsOption = None,
     column_map: ColumnMapOption = None,
+    delimiter: DelimiterOption = None,
+    encoding: EncodingOption = None,
+    date_format: DateFormatOption = None,
+    id_format: IdFormatOption = "text",
 ) -> None:
     """One self-contained HTML page (works offline) for the marketer.
 
@@ -51,18 +66,16 @@ def report(
     thumb and model), CRR by month, LTV by segment, expected value against budget, campaign
     results, and the top of the win-back list.
     """
-    from features.contract import parse_column_map
     from pipelines.report.build import write_report
 
     if list_path is None and DEFAULT_LIST.exists():
         list_path = DEFAULT_LIST
-    path = write_report(
-        scores,
+    loaded = load_for_command(
         transactions,
-        out,
-        list_path,
-        channels,
-        campaign_results,
-        column_map=parse_column_map(column_map),
+        column_map,
+        read_options(delimiter, encoding, date_format, id_format),
+        quarantine_path_for_command("report", out),
     )
+    path = write_report(scores, loaded, out, list_path, channels, campaign_results)
+    print_load_report(loaded.report)
     console.print(f"[green]wrote[/green] {path} (open it in a browser; it works offline)")

@@ -17,15 +17,17 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from features.errors import WinbackError
+from features.errors import RegistryError, WinbackError
 from models.scorer import WinbackScorer
 from pipelines.paths import MLFLOW_DIR
+from pipelines.registry import housekeeping
 from pipelines.registry.pyfunc import WinbackPythonModel
 
 MODEL_NAME = "winback"
@@ -46,18 +48,64 @@ def configure_mlflow() -> Any:
     logging.getLogger("mlflow").setLevel(logging.WARNING)
 
     uri = tracking_uri()
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
-        artifacts = None
+    with store_faults():
         if uri.startswith("sqlite:///"):
-            folder = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
-            artifacts = folder.resolve().as_uri()
-        mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts)
-    mlflow.set_experiment(EXPERIMENT)
+            Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+            artifacts = None
+            if uri.startswith("sqlite:///"):
+                folder = Path(uri.removeprefix("sqlite:///")).parent / "artifacts"
+                artifacts = folder.resolve().as_uri()
+            mlflow.create_experiment(EXPERIMENT, artifact_location=artifacts)
+        mlflow.set_experiment(EXPERIMENT)
     return mlflow
+
+
+def settle_orphaned_runs() -> list[str]:
+    """Mark the runs of killed trainings FAILED and their undecided versions not promoted
+    (see :mod:`pipelines.registry.housekeeping`); returns the run ids it marked."""
+    mlflow = configure_mlflow()
+    with store_faults():
+        experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+        return housekeeping.fail_orphaned_runs(
+            mlflow.MlflowClient(), experiment.experiment_id, MODEL_NAME
+        )
+
+
+def _store_fault_types() -> tuple[type[BaseException], ...]:
+    """What a damaged or unreachable store raises: MLflow's own errors, SQLAlchemy's and
+    sqlite3's (a truncated ``mlflow.db`` fails before MLflow can wrap it), and I/O."""
+    import sqlite3
+
+    import sqlalchemy.exc
+    from mlflow.exceptions import MlflowException
+
+    return (MlflowException, sqlalchemy.exc.SQLAlchemyError, sqlite3.Error, OSError)
+
+
+def _short(error: BaseException) -> str:
+    """The first line of an error, capped: SQLAlchemy appends the SQL and a URL."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return lines[0][:200]
+
+
+@contextlib.contextmanager
+def store_faults() -> Iterator[None]:
+    """The registry boundary: a store that cannot be read becomes one :class:`RegistryError`
+    line (exit code 1) naming the store and what to do, instead of a 100-line traceback.
+    Expected answers (no champion, an unknown version) are handled by the callers first."""
+    try:
+        yield
+    except WinbackError:
+        raise
+    except _store_fault_types() as error:
+        raise RegistryError(
+            f"the model registry at {tracking_uri()} cannot be read ({_short(error)}); "
+            "restore its database from a backup, or set MLFLOW_TRACKING_URI to a working "
+            "store (a new, empty one is filled by `winback train`)"
+        ) from None
 
 
 def _requirements() -> list[str]:
@@ -134,10 +182,14 @@ def client() -> Any:
 def champion_version(mlflow_client: Any) -> Any | None:
     from mlflow.exceptions import MlflowException
 
-    try:
-        return mlflow_client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
-    except MlflowException:
-        return None
+    with store_faults():
+        try:
+            return mlflow_client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+        except MlflowException as error:
+            # Not registered yet, or no alias: no champion. Anything else is a fault.
+            if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise
 
 
 def resolve_version(version: str | int | None) -> Any:
@@ -153,12 +205,13 @@ def resolve_version(version: str | int | None) -> Any:
                 "run `winback train` first"
             )
         return found
-    try:
-        return mlflow_client.get_model_version(MODEL_NAME, str(version))
-    except MlflowException:
-        raise WinbackError(
-            f"model version {version} of '{MODEL_NAME}' not found at {tracking_uri()}"
-        ) from None
+    with store_faults():
+        try:
+            return mlflow_client.get_model_version(MODEL_NAME, str(version))
+        except MlflowException as error:
+            if error.error_code not in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                raise
+    raise WinbackError(f"model version {version} of '{MODEL_NAME}' not found at {tracking_uri()}")
 
 
 def load_scorer(version: str | int | None = None) -> tuple[WinbackScorer, Any]:
@@ -166,14 +219,26 @@ def load_scorer(version: str | int | None = None) -> tuple[WinbackScorer, Any]:
     model_version = resolve_version(version)
     import mlflow.pyfunc
 
-    model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{model_version.version}")
-    return model.unwrap_python_model().scorer, model_version
+    damaged = (*_store_fault_types(), EOFError, KeyError, ValueError, ImportError)
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{model_version.version}")
+        return model.unwrap_python_model().scorer, model_version
+    except WinbackError:
+        raise
+    except damaged as error:  # files deleted, truncated or unreadable
+        raise RegistryError(
+            f"the model files of {MODEL_NAME} v{model_version.version} in the registry at "
+            f"{tracking_uri()} cannot be loaded ({_short(error)}); "
+            "restore the store's artifacts folder, make another version champion with "
+            "`winback promote --version N --reason ...`, or run `winback train`"
+        ) from None
 
 
 def version_metadata(model_version: Any) -> dict[str, Any]:
     """Name, version, training date, held-out metrics and feature schema of a version."""
     mlflow_client = client()
-    run = mlflow_client.get_run(model_version.run_id)
+    with store_faults():
+        run = mlflow_client.get_run(model_version.run_id)
     metrics = {k: v for k, v in run.data.metrics.items() if k.startswith("heldout.")}
     schema = json.loads(run.data.params.get("feature_schema", "[]"))
     return {

@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from features.atomic import atomic_output
 from features.table import AS_OF_METADATA_KEY
 from pipelines.economics.options import ScoresError, as_of_from_scores, validate_scores
 
@@ -48,8 +49,10 @@ def write_scores_parquet(
         }
     )
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(arrow.replace_schema_metadata(metadata), out)
+    # Never a truncated scores file. pyarrow is handed an open file, not a path: given a
+    # path it deletes it after a failed write, even a device such as /dev/full.
+    with atomic_output(out) as temporary, temporary.open("wb") as handle:
+        pq.write_table(arrow.replace_schema_metadata(metadata), handle)
     return out
 
 
@@ -78,8 +81,7 @@ def read_scores(path: str | Path) -> ScoresTable:
             f"{path}: metadata {AS_OF_METADATA_KEY.decode()} {as_of_text!r} is not a "
             "YYYY-MM-DD date"
         ) from None
-    horizon_text = metadata.get(HORIZON_METADATA_KEY)
-    horizon = int(float(horizon_text)) if horizon_text else None
+    horizon = _horizon(metadata.get(HORIZON_METADATA_KEY), path)
     return ScoresTable(
         scores=scores,
         as_of=as_of,
@@ -87,3 +89,19 @@ def read_scores(path: str | Path) -> ScoresTable:
         source=str(path),
         model_version=metadata.get(MODEL_VERSION_METADATA_KEY) or None,
     )
+
+
+def _horizon(text: str | None, path: Path) -> int | None:
+    """The scores' horizon in whole days from the metadata; anything else in one line."""
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value >= 1 and value == int(value) and value < 100_000):
+        raise ScoresError(
+            f"{path}: metadata {HORIZON_METADATA_KEY.decode()} {text!r} is not a whole number "
+            "of days; score the snapshot again with `winback score`"
+        )
+    return int(value)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.atomic import write_text_atomic
 from features.build import build_features
 from features.config import FeatureConfig
 from features.errors import WinbackError
@@ -67,6 +68,11 @@ def window_labels(
 
 
 def check_window_is_complete(transactions: pd.DataFrame, cutoff: dt.date, horizon: int) -> None:
+    if transactions.empty:
+        raise WinbackError(
+            f"no transactions up to {cutoff + dt.timedelta(days=horizon)} (the cutoff {cutoff} "
+            f"+ {horizon} days): choose a later --as-of or --cutoff"
+        )
     data_end = transactions["timestamp"].max().date()
     window_end = cutoff + dt.timedelta(days=horizon)
     if window_end > data_end:
@@ -119,8 +125,7 @@ class EvaluationResult:
 
     def write_json(self, path: str | Path) -> Path:
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2))
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2))
         return path
 
     def metric(self, candidate: str, task: str, name: str) -> float | None:

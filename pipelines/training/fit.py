@@ -14,6 +14,7 @@ so the held-out window ``(A - h, A]`` is used for neither fitting, calibration n
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -26,8 +27,13 @@ from features.errors import WinbackError
 from features.table import to_date
 from models.boosting import DormancyClassifier, SpendRegressor, design_matrix
 from models.btyd import BTYDModel
+from models.likelihoods import ConvergenceError
 from models.scorer import WinbackScorer
 from pipelines.training.evaluation import window_labels
+
+logger = logging.getLogger(__name__)
+#: The penalizer a fit without one is retried with when it does not converge.
+RETRY_PENALIZER = 0.001
 
 
 @dataclass
@@ -39,6 +45,8 @@ class TrainingSettings:
     max_snapshots: int = 12
     min_history_days: int = 45
     transaction_model: str = "bgnbd"
+    #: L2 penalizer of the BTYD fits (lifetimes' ``penalizer_coef``); 0 = maximum likelihood.
+    penalizer_coef: float = 0.0
     dormancy_params: dict[str, Any] = field(default_factory=dict)
     spend_params: dict[str, Any] = field(default_factory=dict)
 
@@ -80,7 +88,7 @@ def snapshot_examples(
     """Design matrix and labels of every customer known at ``snapshot``."""
     past = history[history["timestamp"].dt.normalize() <= pd.Timestamp(snapshot)]
     features = build_features(past, snapshot, config).features.set_index("customer_id")
-    btyd = fit_btyd(features, settings.transaction_model)
+    btyd = fit_btyd(features, settings.transaction_model, settings.penalizer_coef)
     matrix = design_matrix(
         features, btyd.predict(features, pd.Timestamp(snapshot), settings.horizon_days)
     )
@@ -91,17 +99,34 @@ def snapshot_examples(
     return matrix
 
 
-def fit_btyd(features: pd.DataFrame, transaction_model: str) -> BTYDModel:
-    """Fit BTYD; on a young or thin customer base retry with a small L2 penalty.
+def fit_btyd(
+    features: pd.DataFrame, transaction_model: str, penalizer_coef: float = 0.0
+) -> BTYDModel:
+    """Fit BTYD; without a penalizer, a fit that does not converge is retried once with a
+    small one, and says so in one line.
 
-    With few repeat buyers the BG/NBD likelihood can be flat towards its boundary
-    (a, b -> infinity); the penalty keeps the parameters finite without changing
-    well-identified fits noticeably.
+    With few repeat buyers (a young or thin customer base, an order-line export full of
+    one-time buyers) the BG/NBD likelihood can be flat towards its boundary (a, b ->
+    infinity); the penalty keeps the parameters finite without changing well-identified
+    fits noticeably. A chosen penalizer is never changed silently: if the fit still fails,
+    :class:`models.likelihoods.ConvergenceError` names the model and the fix, and the
+    command line prints it as one line.
     """
     try:
-        return BTYDModel(transaction_model=transaction_model).fit(features)
-    except RuntimeError:
-        return BTYDModel(transaction_model=transaction_model, penalizer_coef=0.001).fit(features)
+        return BTYDModel(transaction_model=transaction_model, penalizer_coef=penalizer_coef).fit(
+            features
+        )
+    except ConvergenceError as error:
+        if penalizer_coef > 0:
+            raise
+        logger.warning(
+            "%s; refitted with penalizer_coef=%g (choose one with --penalizer)",
+            error.summary,
+            RETRY_PENALIZER,
+        )
+    return BTYDModel(transaction_model=transaction_model, penalizer_coef=RETRY_PENALIZER).fit(
+        features
+    )
 
 
 @dataclass
@@ -157,7 +182,7 @@ def train_scorer(
     )
     on_step(f"fitting BTYD at {as_of}")
     features = build_features(history, as_of, config).features.set_index("customer_id")
-    btyd = fit_btyd(features, settings.transaction_model)
+    btyd = fit_btyd(features, settings.transaction_model, settings.penalizer_coef)
     scorer = WinbackScorer(
         feature_config=config,
         btyd=btyd,

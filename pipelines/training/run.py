@@ -7,7 +7,7 @@ import hashlib
 import json
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from features.table import to_date
 from models.boosting import MODEL_FEATURES, design_matrix, feature_importance
 from pipelines.registry import promotion
 from pipelines.registry import store as registry
+from pipelines.registry.housekeeping import owner_tags, promotion_lock
 from pipelines.training.candidates import btyd_candidate, xgboost_candidate
 from pipelines.training.evaluation import BASELINES, EvaluationResult, evaluate
 from pipelines.training.fit import TrainingReport, TrainingSettings, train_scorer
@@ -33,6 +34,8 @@ class TrainingOutcome:
     reason: str
     evaluation: EvaluationResult
     report: TrainingReport
+    #: Runs of killed trainings this run found and marked FAILED before it started.
+    orphans_failed: list[str] = field(default_factory=list)
 
 
 def data_fingerprint(transactions: pd.DataFrame) -> dict[str, Any]:
@@ -72,9 +75,16 @@ def run_training(
     transactions = loaded.transactions
     history = transactions[transactions["timestamp"].dt.normalize() <= pd.Timestamp(as_of)]
     cutoff = as_of - dt.timedelta(days=settings.horizon_days)
+    # Before the long part: a broken store fails now, and killed runs are settled.
+    orphans = registry.settle_orphaned_runs()
 
     on_step(f"held-out evaluation on ({cutoff}, {as_of}]")
-    candidates = [xgboost_candidate(settings), btyd_candidate("bgnbd"), btyd_candidate("mbgnbd")]
+    held_out: list[Any] = []  # the XGBoost candidate's scorer, trained up to the cutoff
+    candidates = [
+        xgboost_candidate(settings, on_trained=held_out.append),
+        btyd_candidate("bgnbd", settings.penalizer_coef),
+        btyd_candidate("mbgnbd", settings.penalizer_coef),
+    ]
     evaluation = evaluate(
         history,
         cutoff,
@@ -88,7 +98,10 @@ def run_training(
     on_step("logging to MLflow")
     mlflow = registry.configure_mlflow()
     metrics = flat_metrics(evaluation)
-    with mlflow.start_run(run_name=f"train as-of {as_of}") as run:
+    fingerprint = data_fingerprint(history)
+    # The run stays RUNNING until the promotion decision is recorded: a training killed
+    # before it leaves an orphan that the next `winback train` settles.
+    with mlflow.start_run(run_name=f"train as-of {as_of}", tags=owner_tags()) as run:
         mlflow.log_params(
             {
                 **settings.flat(),
@@ -99,28 +112,49 @@ def run_training(
                 "n_training_examples": report.n_training_examples,
                 "n_calibration_examples": report.n_calibration_examples,
                 "feature_schema": json.dumps(list(MODEL_FEATURES)),
-                **{f"data.{k}": v for k, v in data_fingerprint(history).items()},
+                **{f"data.{k}": v for k, v in fingerprint.items()},
+                "validation_customers": evaluation.n_customers,
                 "data.source": loaded.report.source,
                 "data.rows_quarantined": loaded.report.rows_quarantined,
             }
         )
         mlflow.log_metrics(metrics)
         _log_artifacts(mlflow, evaluation, scorer, report.as_of_features, as_of)
+        promotion.log_heldout_scorer(mlflow, held_out[0])
         info = registry.log_scorer(mlflow, scorer)
         version = str(info.registered_model_version)
         run_id = run.info.run_id
+        promoted, reason = _decide_and_record(
+            mlflow, run_id, version, metrics, history, evaluation, fingerprint["sha256"]
+        )
+    return TrainingOutcome(run_id, version, promoted, reason, evaluation, report, orphans)
 
-    promoted, reason = promotion.decide(
-        metrics[registry.PROMOTION_METRIC],
-        history,
-        cutoff,
-        settings.horizon_days,
-        evaluation.labels,
-    )
-    promotion.record(version, promoted, reason)
-    mlflow.MlflowClient().set_tag(run_id, "promoted", str(promoted).lower())
-    mlflow.MlflowClient().set_tag(run_id, "promotion_reason", reason)
-    return TrainingOutcome(run_id, version, promoted, reason, evaluation, report)
+
+def _decide_and_record(
+    mlflow: Any,
+    run_id: str,
+    version: str,
+    metrics: dict[str, float],
+    history: pd.DataFrame,
+    evaluation: EvaluationResult,
+    data_sha256: str,
+) -> tuple[bool, str]:
+    """Check the champion and move the alias as one step under the store's promotion lock,
+    so that two concurrent trainings never both become champion; the reason goes on the
+    version's and the run's tags."""
+    with promotion_lock(registry.tracking_uri()):
+        promoted, reason = promotion.decide(
+            metrics[registry.PROMOTION_METRIC],
+            history,
+            evaluation.cutoff,
+            evaluation.horizon_days,
+            evaluation.labels,
+            data_sha256=data_sha256,
+        )
+        promotion.record(version, promoted, reason)
+        mlflow.MlflowClient().set_tag(run_id, "promoted", str(promoted).lower())
+        mlflow.MlflowClient().set_tag(run_id, "promotion_reason", reason)
+    return promoted, reason
 
 
 def _log_artifacts(

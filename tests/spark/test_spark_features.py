@@ -100,3 +100,33 @@ def test_spark_options_without_the_spark_engine_are_refused(tmp_path):
     )
     assert result.exit_code == 2
     assert "--engine spark" in result.output
+
+
+@pytest.mark.spark
+def test_spark_nets_returns_and_cancellations_as_duckdb_does(spark):
+    """An order-line export: linked and unlinked cancellations, customers with only returns
+    or more returns than purchases; the same table and the same money on both engines."""
+    import dataclasses
+
+    from features.contract import load_transactions, parse_column_map
+    from models.synthetic_orders import EXPORT_COLUMN_MAP, generate_order_lines
+
+    export, _ = generate_order_lines(300, seed=5)
+    rules = dataclasses.replace(
+        RULES, lines=dataclasses.replace(RULES.lines, cancellation_order_prefix="C")
+    )
+    loaded = load_transactions(
+        export, column_map=parse_column_map(EXPORT_COLUMN_MAP), lines=rules.lines
+    )
+    assert (loaded.transactions["amount"] < 0).any()
+    on_spark = build_features_spark(loaded.transactions, "2011-10-01", rules)
+    on_duckdb = build_features(loaded.transactions, "2011-10-01", rules)
+    assert_same_feature_table(on_spark.features, on_duckdb.features)
+    assert on_duckdb.customers_without_purchase >= 1
+    assert on_spark.customers_without_purchase == on_duckdb.customers_without_purchase
+    np.testing.assert_allclose(
+        [on_spark.net_spend, on_spark.excluded_spend],
+        [on_duckdb.net_spend, on_duckdb.excluded_spend],
+        rtol=1e-12,
+    )
+    assert on_spark.spend_reconciles() and on_duckdb.spend_reconciles()
