@@ -24,6 +24,7 @@ from pipelines.paths import (
     LIST_FILE,
     REPORT_FILE,
     SCORES_FILE,
+    UPLIFT_MODEL_FILE,
     quarantine_path_for,
 )
 from pipelines.registry import store as registry
@@ -109,7 +110,16 @@ def economics_stage(
     campaign_results = out_dir / CAMPAIGN_RESULTS_FILE
     campaign = campaign_results if campaign_results.exists() else None
     list_path = out_dir / LIST_FILE
-    result = rank_to_csv(scores_path, budget, list_path, campaign_results_path=campaign)
+    learned = out_dir / UPLIFT_MODEL_FILE
+    uplift = learned if learned.exists() else None
+    result = rank_to_csv(
+        scores_path,
+        budget,
+        list_path,
+        campaign_results_path=campaign,
+        uplift_model_path=uplift,
+        xlsx=True,
+    )
     report_path = write_report(
         scores_path,
         transactions,
@@ -117,6 +127,7 @@ def economics_stage(
         list_path=list_path,
         campaign_results_path=campaign,
         plan=result.plan,
+        uplift_model_path=uplift,
     )
     summary = result.plan.summary
     cur = result.plan.config.currency
@@ -128,10 +139,12 @@ def economics_stage(
         f"{cur}{summary['saturation_budget']:,.0f} for {cur}{summary['max_expected_value']:,.0f})",
         *[f"  {line}" for line in channel_mix_lines(result.plan.list, cur)],
         *group_lines(result.plan),
-        f"win-back list: {list_path}",
+        f"win-back list: {list_path} (and as a workbook with text ids: {result.workbook})",
         f"campaign log (contacted and control): {result.campaign_log}",
         f"report: {report_path}",
     ]
     if campaign is not None:
         lines.insert(1, f"  response rates measured by campaign: {campaign}")
+    if result.uplift is not None and result.uplift.note:
+        lines.insert(1, f"  {result.uplift.note}")
     return lines

@@ -5,7 +5,8 @@ One module per group of commands, each a Typer app merged into this root app:
 * :mod:`~pipelines.cli.demo` -- ``demo``, everything on the bundled CDNOW data;
 * :mod:`~pipelines.cli.data` -- ``features``;
 * :mod:`~pipelines.cli.modelling` -- ``evaluate``, ``train``, ``score``, ``promote``;
-* :mod:`~pipelines.cli.decisions` -- ``rank``, ``campaign import``;
+* :mod:`~pipelines.cli.decisions` -- ``rank``;
+* :mod:`~pipelines.cli.campaign` -- ``campaign import``, ``campaign learn``, ``campaign predict``;
 * :mod:`~pipelines.cli.report` -- ``report``;
 * :mod:`~pipelines.cli.serve` -- ``serve``.
 
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import typer
 
-from pipelines.cli import data, decisions, demo, modelling, report, serve
+from pipelines.cli import campaign, data, decisions, demo, modelling, report, serve
 
 app = typer.Typer(
     name="winback",
@@ -34,7 +35,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
-for group in (demo, data, modelling, decisions, report, serve):
+for group in (demo, data, modelling, decisions, campaign, report, serve):
     app.add_typer(group.app)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.config import FeatureConfig
@@ -263,6 +264,25 @@ def segments_at(transactions: pd.DataFrame, as_of: dt.date, config: FeatureConfi
     return pd.Series(features["status"].to_numpy(), index=features["customer_id"].astype(str))
 
 
+def check_contacts_covered(log: pd.DataFrame, transactions: pd.DataFrame, source: str) -> None:
+    """Refuse contacts dated before the transactions begin.
+
+    Such a contact has no history to segment on, and a window the transactions may not
+    cover: measured, it reads as a 0% response, which would replace the channel's prior
+    with zero. (Contacts whose window runs past the last transaction are left out and
+    counted as "window not over", not refused.)
+    """
+    first = transactions["timestamp"].min()
+    early = (log["contacted_at"] < first.normalize()).to_numpy()
+    if early.any():
+        row = int(np.flatnonzero(early)[0]) + 1
+        raise CampaignLogError(
+            f"{source}: row {row}: contacted_at {log['contacted_at'].iloc[row - 1].date()} is "
+            f"before the first transaction ({first.date()}); {int(early.sum()):,} contact(s) "
+            "fall outside the transactions: give transactions that cover the campaign"
+        )
+
+
 def import_campaign(
     log_path: str | Path,
     transactions: Any,
@@ -277,10 +297,11 @@ def import_campaign(
     Segments are the customers' statuses on the day before the first contact, by the
     feature rules ``config``.
     """
-    from features.contract import load_transactions
+    from pipelines.featurize import ensure_loaded
 
     log = read_campaign_log(log_path)
-    loaded = load_transactions(transactions, column_map=column_map)
+    loaded = ensure_loaded(transactions, column_map)
+    check_contacts_covered(log, loaded.transactions, str(log_path))
     first_contact = pd.Timestamp(log["contacted_at"].min()).date()
     segments = segments_at(loaded.transactions, first_contact - dt.timedelta(days=1), config)
     channels = channels or load_channel_config()

@@ -106,9 +106,33 @@ def _groups(raw: pd.Series, source: str) -> pd.Series:
     return group.astype(str)
 
 
+#: Day/month text such as ``05/10/1997``: which comes first is the exporter's convention.
+_DAY_MONTH = r"^\s*\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})\b"
+#: A UTC offset or zone at the end of a time (``+02:00``, ``-0500``, ``Z``).
+_OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})\s*$"
+
+
 def _contact_times(raw: pd.Series, source: str) -> pd.Series:
-    """Contact times as naive timestamps (time-zone aware ones are converted to UTC)."""
-    contacted = pd.to_datetime(raw, errors="coerce", format="mixed")
+    """Contact times as naive UTC timestamps.
+
+    ISO dates and times are read as they are. A time with a UTC offset is converted to UTC,
+    and when some rows carry offsets the others are taken as UTC already (one rule for a log
+    whose rows mix zones). Day/month text such as ``05/10/1997`` is refused: whether it is
+    5 October or 10 May is the exporter's convention, and guessing it silently moves every
+    contact window.
+    """
+    text = raw.astype("object").map(lambda v: "" if pd.isna(v) else str(v).strip())
+    day_month = text.str.match(_DAY_MONTH)
+    if day_month.any():
+        raise CampaignLogError(
+            f"{source}: row {_row(day_month)}: contacted_at {text[day_month].iloc[0]!r} is "
+            "day/month text; whether the day or the month comes first is ambiguous: write "
+            "dates as YYYY-MM-DD (or YYYY-MM-DD HH:MM)"
+        )
+    with_offset = text.str.contains(_OFFSET, regex=True)
+    contacted = pd.to_datetime(
+        raw, errors="coerce", format="mixed", utc=bool(with_offset.any())
+    )
     bad_date = contacted.isna()
     if bad_date.any():
         value = raw[bad_date].iloc[0]

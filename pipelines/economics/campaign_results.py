@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from features.atomic import write_text_atomic
 from pipelines.economics.campaign_log import CampaignLogError
 
 #: Segment of a customer with no purchase before the contact.
@@ -62,8 +63,7 @@ def json_ready(value: Any) -> Any:
 
 def write_campaign_results(results: Mapping[str, Any], path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(json_ready(results), indent=2) + "\n")
+    write_text_atomic(path, json.dumps(json_ready(results), indent=2) + "\n")
     return path
 
 

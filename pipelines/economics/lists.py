@@ -11,22 +11,44 @@ from pathlib import Path
 
 import pandas as pd
 
+from features.atomic import atomic_output
 from pipelines.economics.options import ScoresError
 from pipelines.economics.plan import CAMPAIGN_LOG_COLUMNS, LIST_COLUMNS
 
 
-def write_list(winback_list: pd.DataFrame, path: str | Path) -> Path:
-    """Write the list as CSV for a CRM: probabilities to 6 decimals, money to cents."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def list_for_export(winback_list: pd.DataFrame) -> pd.DataFrame:
+    """The list's columns in order, probabilities to 6 decimals, money to cents, dates as
+    ``YYYY-MM-DD``, ids as text: what the CSV and the workbook hold."""
     out = winback_list.loc[:, list(LIST_COLUMNS)].copy()
     for column in ("p_return_if_contacted", "p_return_anyway"):
         out[column] = out[column].round(6)
     for column in ("value_if_returned", "cost", "expected_incremental_value"):
         out[column] = out[column].round(2)
     out["contact_by"] = pd.to_datetime(out["contact_by"]).dt.strftime("%Y-%m-%d")
-    out.to_csv(path, index=False)
+    out["customer_id"] = out["customer_id"].astype(str)
+    return out
+
+
+def write_list(winback_list: pd.DataFrame, path: str | Path) -> Path:
+    """Write the list as CSV for a CRM: probabilities to 6 decimals, money to cents."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = list_for_export(winback_list)
+    with atomic_output(path) as temporary:  # a CRM never imports a truncated list
+        out.to_csv(temporary, index=False)
     return path
+
+
+def xlsx_path_for(list_path: str | Path) -> Path:
+    """The list's workbook lives beside it: ``<list>.xlsx``."""
+    return Path(list_path).with_suffix(".xlsx")
+
+
+def write_list_xlsx(winback_list: pd.DataFrame, path: str | Path) -> Path:
+    """The same list as a workbook whose ids are text cells (:mod:`pipelines.economics.xlsx`)."""
+    from pipelines.economics.xlsx import write_xlsx
+
+    return write_xlsx(list_for_export(winback_list), path)
 
 
 def campaign_log_path_for(list_path: str | Path) -> Path:
@@ -43,7 +65,8 @@ def write_campaign_log(campaign: pd.DataFrame, path: str | Path) -> Path:
     for column in ("p_anyway", "predicted_uplift"):
         out[column] = out[column].round(6)
     out["expected_incremental_value"] = out["expected_incremental_value"].round(2)
-    out.to_csv(path, index=False)
+    with atomic_output(path) as temporary:
+        out.to_csv(temporary, index=False)
     return path
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -207,14 +208,14 @@ def contact_options(
         forced = config.channels[name].offer
         offer[:, j] = segment_offer if forced is None else forced
     estimate = response.estimate(customers, p_anyway, channels, offer)
-    p_contacted = estimate.p_return_if_contacted
-    channel_cost = np.array([config.channels[c].cost for c in channels], dtype=float)
-    redeem_cost = _per_offer(offer, {n: o.cost_if_redeemed for n, o in config.offers.items()})
-    discount = _per_offer(offer, {n: o.discount for n, o in config.offers.items()})
     order_value = order_value_of(customers)
-    cost = channel_cost[None, :] + p_contacted * (redeem_cost + discount * order_value[:, None])
-    gain = (p_contacted - p_anyway[:, None]) * value[:, None]
     floor = float(config.min_expected_value_per_contact)
+    _choose_learned_offers(
+        response, customers, p_anyway, value, order_value, offer, estimate, config
+    )
+    p_contacted = estimate.p_return_if_contacted
+    cost = _option_cost(config, channels, offer, p_contacted, order_value)
+    gain = (p_contacted - p_anyway[:, None]) * value[:, None]
     return ContactOptions(
         customers=customers,
         channels=channels,
@@ -231,6 +232,72 @@ def contact_options(
         decision_value=estimate.uplift_lower * value[:, None] - cost - floor,
         response_source=response.name,
     )
+
+
+def _option_cost(
+    config: ChannelConfig,
+    channels: tuple[str, ...],
+    offer: np.ndarray,
+    p_contacted: np.ndarray,
+    order_value: np.ndarray,
+) -> np.ndarray:
+    """Expected cost per (customer, channel): the contact, plus the offer if redeemed."""
+    channel_cost = np.array([config.channels[c].cost for c in channels], dtype=float)
+    redeem_cost = _per_offer(offer, {n: o.cost_if_redeemed for n, o in config.offers.items()})
+    discount = _per_offer(offer, {n: o.discount for n, o in config.offers.items()})
+    return channel_cost[None, :] + p_contacted * (redeem_cost + discount * order_value[:, None])
+
+
+def _choose_learned_offers(
+    response: ResponseModel,
+    customers: pd.DataFrame,
+    p_anyway: np.ndarray,
+    value: np.ndarray,
+    order_value: np.ndarray,
+    offer: np.ndarray,
+    estimate: Any,
+    config: ChannelConfig,
+) -> None:
+    """Offers as a decision once a campaign measured them (issue 13, point 5).
+
+    The offer rules of the channels file give each customer an offer; when the response is
+    a learned model that measured other offers of the channels file on a channel, each
+    customer gets the offer whose value at the uplift's lower bound, less its cost, is
+    highest. ``offer`` and ``estimate`` are updated in place; a channel that forces its
+    offer, or a prior response, keeps the rules' offer.
+    """
+    learned_offers = getattr(response, "offers_for", None)
+    if learned_offers is None:
+        return
+    for j, channel in enumerate(tuple(config.channels)):
+        if config.channels[channel].offer is not None:
+            continue
+        candidates = [o for o in learned_offers(channel) if o in config.offers]
+        for candidate in candidates:
+            column = np.full((len(customers), 1), candidate, dtype=object)
+            alt = response.estimate(customers, p_anyway, (channel,), column)
+            current = _decision(estimate, j, value, offer[:, [j]], config, channel, order_value)
+            other = _decision(alt, 0, value, column, config, channel, order_value)
+            better = (other > current) & alt.measured[:, 0]
+            offer[better, j] = candidate
+            estimate.p_return_if_contacted[better, j] = alt.p_return_if_contacted[better, 0]
+            estimate.uplift_lower[better, j] = alt.uplift_lower[better, 0]
+            estimate.measured[better, j] = True
+
+
+def _decision(
+    estimate: Any,
+    j: int,
+    value: np.ndarray,
+    offer: np.ndarray,
+    config: ChannelConfig,
+    channel: str,
+    order_value: np.ndarray,
+) -> np.ndarray:
+    """Value at the lower bound less the expected cost, for column ``j`` of ``estimate``."""
+    p = estimate.p_return_if_contacted[:, [j]]
+    cost = _option_cost(config, (channel,), offer, p, order_value)[:, 0]
+    return estimate.uplift_lower[:, j] * value - cost
 
 
 def _per_offer(offer: np.ndarray, values: dict[str, float]) -> np.ndarray:

@@ -17,9 +17,16 @@ import pandas as pd
 from features.errors import WinbackError
 from pipelines.economics.campaign_results import load_campaign_results, measured_response_rates
 from pipelines.economics.channels import ChannelConfig, load_channel_config
-from pipelines.economics.lists import campaign_log_path_for, write_campaign_log, write_list
+from pipelines.economics.lists import (
+    campaign_log_path_for,
+    write_campaign_log,
+    write_list,
+    write_list_xlsx,
+    xlsx_path_for,
+)
 from pipelines.economics.money import money
 from pipelines.economics.plan import WinbackPlan, channel_totals, plan_winback
+from pipelines.economics.uplift_choice import UpliftChoice, choose_uplift
 from pipelines.paths import DEFAULT_CAMPAIGN_RESULTS
 from pipelines.scoring.table import ScoresTable, read_scores
 
@@ -58,6 +65,10 @@ class RankResult:
     campaign_results: dict[str, Any] | None
     #: The list's campaign log (treatment and control rows), beside the list.
     campaign_log: Path | None = None
+    #: Which uplift decided (a promoted learned model, or the prior) and why.
+    uplift: UpliftChoice | None = None
+    #: The list as a workbook with text ids (``xlsx=True``), beside the CSV.
+    workbook: Path | None = None
 
 
 def rank_to_csv(
@@ -68,21 +79,37 @@ def rank_to_csv(
     limit: int | None = None,
     campaign_results_path: str | Path | None = None,
     holdout_share: float | None = None,
+    uplift_model_path: str | Path | None = None,
+    force_uplift: bool = False,
+    xlsx: bool = False,
 ) -> RankResult:
     """Read scores, choose the list under ``budget``, write it as CSV, and write its
     campaign log (contacted and control customers) beside it as ``<out>.campaign.csv``.
 
-    ``holdout_share`` overrides the config's control-group share."""
+    ``holdout_share`` overrides the config's control-group share. ``uplift_model_path``:
+    a model from ``winback campaign learn`` / ``import`` (default ``out/uplift_model.json``
+    when it exists), used only when its guard promoted it (or ``force_uplift``). ``xlsx``
+    also writes the list as ``<out>.xlsx`` with the ids as text."""
     table = read_scores(scores_path)
-    config, results = economics_config(
-        channels_path, campaign_results_path, table.horizon_days
-    )
+    config, results = economics_config(channels_path, campaign_results_path, table.horizon_days)
     if holdout_share is not None:
         config = replace(config, holdout_share=float(holdout_share))
-    plan = plan_winback(table.scores, budget, config, limit=limit, as_of=table.as_of)
+    uplift = choose_uplift(uplift_model_path, table.scores, config, force_uplift)
+    plan = plan_winback(
+        table.scores, budget, config, limit=limit, as_of=table.as_of, response=uplift.response
+    )
     path = write_list(plan.list, out)
     log = write_campaign_log(plan.campaign, campaign_log_path_for(path))
-    return RankResult(plan=plan, scores=table, out=path, campaign_results=results, campaign_log=log)
+    workbook = write_list_xlsx(plan.list, xlsx_path_for(path)) if xlsx else None
+    return RankResult(
+        plan=plan,
+        scores=table,
+        out=path,
+        campaign_results=results,
+        campaign_log=log,
+        uplift=uplift,
+        workbook=workbook,
+    )
 
 
 def group_lines(plan: WinbackPlan) -> list[str]:

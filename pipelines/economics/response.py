@@ -23,6 +23,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from models.uplift_data import NO_OFFER
 from pipelines.economics.channels import ChannelConfig
 
 
@@ -92,16 +93,23 @@ def _per_channel_and_status(
 class LearnedResponse:
     """An uplift model's predictions, per customer, channel and offer.
 
-    ``model`` has ``predict(customers, channel, offer) -> DataFrame`` with ``p_anyway``,
-    ``p_if_contacted``, ``uplift`` and ``uplift_lower`` columns (the surface of
-    :mod:`models.uplift`'s learners). The model's own ``p_anyway`` is replaced by the
-    scorer's (the champion's dormancy model, judged out of time), and the model's uplift is
-    added to it, clipped to a probability. Every cell counts as measured: the model was
-    promoted only after it won on held-out randomised data.
+    ``model`` has ``predict(customers, channel, offer) -> DataFrame`` with ``uplift`` and
+    ``uplift_lower`` columns (the surface of :mod:`models.uplift`'s learners). The model's
+    own baseline is replaced by the scorer's ``p_anyway`` (the champion's dormancy model,
+    judged out of time), and the model's uplift is added to it, clipped to a probability.
+    Cells the model predicts count as measured: it was used only after it won on held-out
+    randomised data (:mod:`pipelines.economics.uplift_choice`).
+
+    ``options``: the (channel, offer) pairs the model learned from (None: every pair). A
+    customer whose channel and offer the model never saw keeps ``prior``'s estimate and its
+    measured flag, so an unlearned channel is explored, never guessed by a model that has
+    not seen it. A customer without an offer is the model's ``"none"`` offer.
     """
 
     model: Any
     name: str = "learned"
+    options: frozenset[tuple[str, str]] | None = None
+    prior: PriorResponse | None = None
 
     def estimate(
         self,
@@ -111,10 +119,49 @@ class LearnedResponse:
         offers: np.ndarray,
     ) -> ResponseEstimate:
         shape = (len(customers), len(channels))
+        known = self._known(channels, offers)
+        fallback = None
+        if not known.all():
+            if self.prior is None:
+                raise ValueError("LearnedResponse: options outside the model need a prior")
+            fallback = self.prior.estimate(customers, p_anyway, channels, offers)
         p_contacted, lower = np.empty(shape), np.empty(shape)
+        measured = np.ones(shape, dtype=bool)
         for j, channel in enumerate(channels):
-            predicted = self.model.predict(customers, channel, offers[:, j])
+            rows = np.flatnonzero(known[:, j])
+            if fallback is not None:
+                p_contacted[:, j] = fallback.p_return_if_contacted[:, j]
+                lower[:, j] = fallback.uplift_lower[:, j]
+                measured[:, j] = fallback.measured[:, j]
+                measured[rows, j] = True
+            if not len(rows):
+                continue
+            predicted = self.model.predict(
+                customers.iloc[rows], channel, _offer_names(offers[rows, j])
+            )
             uplift = predicted["uplift"].to_numpy(dtype=float)
-            p_contacted[:, j] = np.clip(p_anyway + uplift, 0.0, 1.0)
-            lower[:, j] = predicted["uplift_lower"].to_numpy(dtype=float)
-        return ResponseEstimate(p_contacted, lower, np.ones(shape, dtype=bool))
+            p_contacted[rows, j] = np.clip(p_anyway[rows] + uplift, 0.0, 1.0)
+            lower[rows, j] = predicted["uplift_lower"].to_numpy(dtype=float)
+        return ResponseEstimate(p_contacted, lower, measured)
+
+    def offers_for(self, channel: str) -> list[str]:
+        """The offers the model learned on ``channel`` (the plan may choose among them)."""
+        if self.options is None:
+            return []
+        return sorted(o for c, o in self.options if c == channel and o != NO_OFFER)
+
+    def _known(self, channels: tuple[str, ...], offers: np.ndarray) -> np.ndarray:
+        """True where the model learned the customer's (channel, offer)."""
+        if self.options is None:
+            return np.ones(offers.shape, dtype=bool)
+        known = np.zeros(offers.shape, dtype=bool)
+        for j, channel in enumerate(channels):
+            names = _offer_names(offers[:, j])
+            known[:, j] = [(channel, o) in self.options for o in names]
+        return known
+
+
+def _offer_names(offers: np.ndarray) -> np.ndarray:
+    """The plan's offers as a model names them: no offer is ``"none"``."""
+    series = pd.Series(offers, dtype=object)
+    return series.where(series.notna(), NO_OFFER).astype(str).to_numpy(dtype=object)

@@ -38,7 +38,7 @@ from models.uplift_data import (
     feature_columns,
     validate_uplift_log,
 )
-from pipelines.economics.campaign import campaign_outcomes
+from pipelines.economics.campaign import campaign_outcomes, check_contacts_covered
 from pipelines.economics.campaign_log import (
     CAMPAIGN_LOG_COLUMNS,
     read_campaign_log,
@@ -222,7 +222,7 @@ def learning_log_from_transactions(
     features: Sequence[str] | None = None,
 ) -> LearningLog:
     """A plain campaign log whose outcomes and features come from the transactions."""
-    from features.contract import load_transactions
+    from pipelines.featurize import ensure_loaded
 
     source = str(path)
     chosen = _chosen_features(TRANSACTION_FEATURES, features, source)
@@ -233,7 +233,8 @@ def learning_log_from_transactions(
             "own: " + ", ".join(TRANSACTION_FEATURES)
         )
     log = read_campaign_log(path)
-    loaded = load_transactions(transactions, column_map=column_map)
+    loaded = ensure_loaded(transactions, column_map)
+    check_contacts_covered(log, loaded.transactions, source)
     outcomes = campaign_outcomes(log, loaded.transactions, horizon_days)
     if not outcomes["known_customer"].any():
         raise UpliftDataError(

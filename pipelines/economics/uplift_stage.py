@@ -37,12 +37,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.atomic import atomic_output, write_text_atomic
 from models.uplift import classify_uplift_groups, predict_options, uplift_model_from_dict
 from models.uplift_data import UpliftDataError, check_feature_columns, option_key
 from models.uplift_metrics import qini_auc_score, uplift_at_k
 from models.uplift_prior import prior_table
 from pipelines.economics.campaign_results import json_ready
 from pipelines.economics.channels import ChannelConfig
+from pipelines.economics.uplift_guard import judge_against_prior, not_judged
 from pipelines.economics.uplift_log import (
     OUTCOME,
     LearningLog,
@@ -209,12 +211,17 @@ def evaluate_learners(
             f"not evaluated: the held-out {EVALUATION_SHARE:.0%} needs at least "
             f"{MIN_EVALUATION_GROUP} treated and {MIN_EVALUATION_GROUP} control rows"
         )
+        report["promotion"] = not_judged(report["reason"])
         return report
     options = model_options(train)  # a pooled learner predicts only options it saw
     for name in dict.fromkeys([learner, *BASELINE_LEARNERS]):
         model = fit_learner(name, log, train, config, segment, seed)
         score = logged_option_uplift(model, test, options)
         report["results"].append({"learner": name, **_scores(y, score, t)})
+        if name == learner:
+            report["promotion"] = judge_against_prior(
+                model, train, test, options, config, log.spend
+            )
     rng = np.random.default_rng(seed)
     report["results"].append({"learner": "random", **_scores(y, rng.random(len(test)), t)})
     draws = [qini_auc_score(y, rng.random(len(test)), t) for _ in range(RANDOM_DRAWS)]
@@ -263,6 +270,10 @@ def learn_uplift_model(
             "first_contact": contacted.min().date().isoformat(),
             "last_contact": contacted.max().date().isoformat(),
             "evaluation": evaluation,
+            # Whether `winback rank` may use this model instead of the prior, and why.
+            "promotion": evaluation["promotion"]
+            if evaluation
+            else not_judged("not judged (learned with --no-evaluate)"),
             "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "source": dict(log.source),
             "model": model.to_dict(),
@@ -273,8 +284,7 @@ def learn_uplift_model(
 def save_uplift_model(document: Mapping[str, Any], path: str | Path) -> Path:
     """Write the model document as JSON (plain state: readable, diffable, no pickles)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(document, indent=1) + "\n")
+    write_text_atomic(path, json.dumps(document, indent=1) + "\n")
     return path
 
 
@@ -352,6 +362,6 @@ def predict_uplift(
     )
     predictions = predictions.loc[:, list(PREDICTION_COLUMNS)]
     if out_path is not None:
-        Path(out_path).parent.mkdir(parents=True, exist_ok=True)
-        predictions.to_csv(out_path, index=False)
+        with atomic_output(out_path) as temporary:
+            predictions.to_csv(temporary, index=False)
     return predictions, document

@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from features.contract import load_transactions
+from features.atomic import write_text_atomic
 from pipelines.economics.channels import DEFAULT_CHANNELS_PATH
 from pipelines.economics.lists import read_list
 from pipelines.economics.money import money
 from pipelines.economics.plan import WinbackPlan, plan_winback
 from pipelines.economics.rank import economics_config
+from pipelines.economics.uplift_choice import choose_uplift
+from pipelines.featurize import ensure_loaded
 from pipelines.report.page import render_report
 from pipelines.scoring.table import read_scores
 
@@ -31,6 +33,7 @@ def write_report(
     budget: float | None = None,
     plan: WinbackPlan | None = None,
     column_map: Mapping[str, str] | None = None,
+    uplift_model_path: str | Path | None = None,
 ) -> Path:
     """Write the self-contained HTML report.
 
@@ -38,23 +41,34 @@ def write_report(
     is computed for ``budget`` (default: every contact worth making). ``plan``: the plan the
     list came from, when the caller has it (saves computing the budget curve again).
     ``column_map`` maps the transactions' own column names, as ``--map`` does.
+    ``uplift_model_path``: as ``winback rank`` (default ``out/uplift_model.json`` when it
+    exists, used only when promoted), so the report's plan decides as the list did.
     """
     table = read_scores(scores_path)
     config, results = economics_config(
         channels_path, campaign_results_path, table.horizon_days
     )
-    loaded = load_transactions(transactions, column_map=column_map)
+    response = choose_uplift(uplift_model_path, table.scores, config).response
+    loaded = ensure_loaded(transactions, column_map)
     if list_path is not None:
         winback_list = read_list(list_path)
         spent = float(winback_list["cost"].sum())
         if plan is None:
             plan = plan_winback(
-                table.scores, budget if budget is not None else spent, config, as_of=table.as_of
+                table.scores,
+                budget if budget is not None else spent,
+                config,
+                as_of=table.as_of,
+                response=response,
             )
         list_source = f"(from {list_path})"
     else:
         plan = plan_winback(
-            table.scores, budget if budget is not None else float("1e18"), config, as_of=table.as_of
+            table.scores,
+            budget if budget is not None else float("1e18"),
+            config,
+            as_of=table.as_of,
+            response=response,
         )
         winback_list = plan.list
         list_source = (
@@ -79,6 +93,5 @@ def write_report(
         },
     )
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
+    write_text_atomic(out, page)
     return out

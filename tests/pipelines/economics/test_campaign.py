@@ -248,6 +248,14 @@ def test_campaign_import_command_stores_results_used_by_rank(
             lambda log: log.assign(customer_id=[f"z{i}" for i in range(len(log))]),
             "none of the logged customer ids appears in the transactions",
         ),
+        (
+            lambda log: log.assign(contacted_at="05/10/1997"),
+            "row 1: contacted_at '05/10/1997' is day/month text",
+        ),
+        (
+            lambda log: log.assign(contacted_at=["1990-01-02"] + [log["contacted_at"][1]] * 39),
+            "row 1: contacted_at 1990-01-02 is before the first transaction",
+        ),
     ],
 )
 def test_bad_logs_are_one_line_and_exit_code_2(campaign_files, tmp_path, edit, message) -> None:
@@ -300,3 +308,26 @@ def test_missing_log_file(tmp_path) -> None:
     )
     assert result.exit_code == 2
     assert "campaign log not found" in result.output
+
+
+def test_contact_times_with_mixed_time_zones_are_read_as_utc() -> None:
+    """A CRM export whose rows mix zones: offsets are converted, the rest taken as UTC."""
+    from pipelines.economics.campaign_log import validate_campaign_log
+
+    log = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d"],
+            "contacted_at": [
+                "2024-01-02 08:00",
+                "2024-01-02 10:00+02:00",
+                "2024-01-02T03:00:00-05:00",
+                "2024-01-02T08:00:00Z",
+            ],
+            "channel": ["email", "email", "email", None],
+            "offer": "none",
+            "group": ["treatment", "treatment", "treatment", "control"],
+        }
+    )
+    times = validate_campaign_log(log)["contacted_at"]
+    assert set(times) == {pd.Timestamp("2024-01-02 08:00")}
+    assert times.dt.tz is None
