@@ -29,7 +29,7 @@ $(TOOLS)/bin/uv:
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check "uv==0.13.9"
 
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@touch $@
 
 demo: $(VENV)/.synced

@@ -5,6 +5,7 @@ One module per group of commands, each a Typer app merged into this root app:
 * :mod:`~pipelines.cli.demo` -- ``demo``, everything on the bundled CDNOW data;
 * :mod:`~pipelines.cli.data` -- ``features``;
 * :mod:`~pipelines.cli.modelling` -- ``evaluate``, ``train``, ``score``, ``promote``;
+* :mod:`~pipelines.cli.models` -- ``models list``, ``models show``;
 * :mod:`~pipelines.cli.decisions` -- ``rank``;
 * :mod:`~pipelines.cli.campaign` -- ``campaign import``, ``campaign learn``, ``campaign predict``;
 * :mod:`~pipelines.cli.report` -- ``report``;
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import typer
 
-from pipelines.cli import campaign, data, decisions, demo, modelling, report, serve
+from pipelines.cli import campaign, data, decisions, demo, modelling, models, report, serve
 
 app = typer.Typer(
     name="winback",
@@ -35,7 +36,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
-for group in (demo, data, modelling, decisions, campaign, report, serve):
+for group in (demo, data, modelling, models, decisions, campaign, report, serve):
     app.add_typer(group.app)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -241,12 +241,14 @@ def score(
     SQL runs on Spark and the model scores it there (mapInPandas); the scores are collected
     and written to the same file, with the same metadata, as with DuckDB.
     """
+    from features.table import to_date
     from pipelines.registry import store
     from pipelines.scoring.batch import score_to_parquet
 
     settings = spark_settings(engine, master, spark_conf)
     # Before reading millions of rows: a missing champion or version fails in a second.
-    store.resolve_version(model_version)
+    resolved = store.resolve_version(model_version)
+    trained_as_of = store.version_metadata(resolved).get("trained_as_of")
     with stage_progress(3) as progress:
         advance(progress, "reading and validating transactions")
         loaded = load_for_command(
@@ -265,6 +267,14 @@ def score(
     console.print(
         f"[green]scored[/green] {len(scores):,} customers with winback v{version} -> {out}"
     )
+    if trained_as_of and str(to_date(as_of)) < trained_as_of:
+        console.print(
+            f"[yellow]warning:[/yellow] scored as of {as_of} with a model trained on data up "
+            f"to {trained_as_of}: it has seen what happened after {as_of}, so these scores "
+            "are not what it would have predicted then (use an earlier version for a "
+            "back-test; `winback models list`)",
+            highlight=False,
+        )
 
 
 @app.command(rich_help_panel=PANEL)

@@ -85,6 +85,7 @@ def log_uplift_model(
     ``monitoring``: ``campaign import``'s check of the list that made the campaign
     (predicted vs realised uplift by decile, predicted vs realised value), logged as
     ``monitoring.*`` metrics and the artifact ``monitoring.json`` (issue 13, point 6)."""
+    from pipelines.registry.presentation import describe_experiment
     from pipelines.registry.store import configure_mlflow
 
     mlflow = configure_mlflow()
@@ -94,6 +95,7 @@ def log_uplift_model(
         if scorer_experiment is not None and scorer_experiment.artifact_location:
             location = scorer_experiment.artifact_location.rstrip("/") + "-uplift"
         mlflow.create_experiment(UPLIFT_EXPERIMENT, artifact_location=location)
+    describe_experiment(mlflow, UPLIFT_EXPERIMENT)
     experiment = mlflow.get_experiment_by_name(UPLIFT_EXPERIMENT)
     promotion = document.get("promotion") or {}
     tags = {

@@ -20,6 +20,8 @@ from models.boosting import MODEL_FEATURES, design_matrix, feature_importance
 from pipelines.registry import promotion
 from pipelines.registry import store as registry
 from pipelines.registry.housekeeping import owner_tags, promotion_lock
+from pipelines.registry.presentation import describe_experiment, log_training_data
+from pipelines.registry.versions import describe_version
 from pipelines.training.candidates import btyd_candidate, xgboost_candidate
 from pipelines.training.evaluation import BASELINES, EvaluationResult, evaluate
 from pipelines.training.fit import TrainingReport, TrainingSettings, train_scorer
@@ -97,6 +99,7 @@ def run_training(
 
     on_step("logging to MLflow")
     mlflow = registry.configure_mlflow()
+    describe_experiment(mlflow, registry.EXPERIMENT)
     metrics = flat_metrics(evaluation)
     fingerprint = data_fingerprint(history)
     # The run stays RUNNING until the promotion decision is recorded: a training killed
@@ -118,7 +121,10 @@ def run_training(
                 "data.rows_quarantined": loaded.report.rows_quarantined,
             }
         )
-        mlflow.log_metrics(metrics)
+        # Six significant digits are what a held-out metric can tell; the decision uses
+        # the unrounded numbers.
+        mlflow.log_metrics({k: float(f"{v:.6g}") for k, v in metrics.items()})
+        log_training_data(mlflow, history, loaded.report.source, fingerprint["sha256"])
         _log_artifacts(mlflow, evaluation, scorer, report.as_of_features, as_of)
         promotion.log_heldout_scorer(mlflow, held_out[0])
         info = registry.log_scorer(mlflow, scorer)
@@ -126,6 +132,15 @@ def run_training(
         run_id = run.info.run_id
         promoted, reason = _decide_and_record(
             mlflow, run_id, version, metrics, history, evaluation, fingerprint["sha256"]
+        )
+        describe_version(
+            version,
+            as_of.isoformat(),
+            f"{loaded.report.source} ({fingerprint['rows']:,} rows, "
+            f"{fingerprint['customers']:,} customers)",
+            metrics,
+            promoted,
+            reason,
         )
     return TrainingOutcome(run_id, version, promoted, reason, evaluation, report, orphans)
 

@@ -15,6 +15,7 @@ from pipelines.training.run import run_training
 
 AS_OF = "1997-09-30"
 RULES = load_feature_config()
+runner = CliRunner()
 GOOD = TrainingSettings()  # the shipped defaults
 # One stump of depth one: a deliberately worse dormancy model.
 WORSE = TrainingSettings(
@@ -170,3 +171,55 @@ def test_a_missing_model_is_reported_before_the_transactions_are_read(first_run,
     assert result.exit_code == 2
     assert "model version 999 of 'winback' not found" in result.output
     assert "not-yet-exported" not in result.output
+
+
+def test_mlflow_shows_the_experiment_the_dataset_and_a_described_version(first_run):
+    """What a data scientist sees in MLflow: a classical-ML experiment with a description
+    (not the GenAI overview), the training data as the run's dataset, a version page that
+    says what it learned from, how it did and why it was (not) promoted, rounded metrics."""
+    client = mlflow.MlflowClient()
+    experiment = mlflow.get_experiment_by_name(registry.EXPERIMENT)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert "champion" in experiment.tags["mlflow.note.content"]
+    run = client.get_run(first_run.run_id)
+    (dataset_input,) = run.inputs.dataset_inputs
+    assert dataset_input.dataset.digest == run.data.params["data.sha256"][:36]
+    assert {t.value for t in dataset_input.tags} >= {"training"}
+    description = client.get_model_version("winback", first_run.version).description
+    auc = run.data.metrics[registry.PROMOTION_METRIC]
+    assert f"as of {AS_OF}" in description and "49,086 rows" in description
+    assert f"dormancy AUC {auc:.4f}" in description
+    assert "Promoted to champion: first model" in description
+    assert all(len(repr(v)) <= 12 for v in run.data.metrics.values())
+
+
+def test_models_list_and_show_tell_versions_apart(first_run, loaded):
+    listed = runner.invoke(app, ["models", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    import json
+
+    versions = {v["version"]: v for v in json.loads(listed.output)}
+    assert first_run.version in versions
+    champion = [v for v in versions.values() if "champion" in v["aliases"]]
+    assert len(champion) == 1
+    assert champion[0]["trained_as_of"] == AS_OF and champion[0]["heldout_auc"] > 0.5
+    refused = [v for v in versions.values() if v["promoted"] == "false"]
+    assert all(v["reason"] for v in refused)
+    shown = runner.invoke(app, ["models", "show", first_run.version])
+    assert shown.exit_code == 0, shown.output
+    assert f"winback v{first_run.version}" in shown.output
+    assert "trained as of: 1997-09-30" in shown.output and "heldout.xgboost" in shown.output
+    table = runner.invoke(app, ["models", "list"])
+    assert table.exit_code == 0 and "champion" in table.output
+    missing = runner.invoke(app, ["models", "show", "999"])
+    assert missing.exit_code == 2 and "model version 999" in missing.output
+
+
+def test_scoring_before_the_training_as_of_warns(first_run, tmp_path):
+    out = tmp_path / "scores.parquet"
+    args = ["score", "-t", "cdnow", "--as-of", "1997-06-30", "--out", str(out)]
+    result = runner.invoke(app, [*args, "--model-version", first_run.version])
+    assert result.exit_code == 0, result.output
+    assert "warning: scored as of 1997-06-30 with a model trained on data up to 1997-09-30" in (
+        " ".join(result.output.split())
+    )
