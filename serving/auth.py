@@ -3,10 +3,12 @@
 Keys come from ``WINBACK_API_KEYS`` (comma-separated, each at least
 :data:`serving.settings.MIN_KEY_LENGTH` characters; parsed in :mod:`serving.settings`). A
 client sends one as ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``. Every path answers
-401 without a valid key except the health probes in :data:`PUBLIC_PATHS`, which
-orchestrators call without credentials and which reveal nothing but "up" or "ready".
-``/metrics``, ``/docs.json`` and the Swagger UI need a key: metrics describe traffic, and
-the schema is no business of an anonymous caller.
+401 without a valid key except :data:`PUBLIC_PATHS`: the health probes, which
+orchestrators call without credentials and which reveal nothing but "up" or "ready", and
+the API documentation (the page at ``/``, its schema ``/docs.json`` and the Swagger UI
+files under :data:`PUBLIC_PREFIXES`), which describe the API and hold no customer data, so
+an integrator can read them in a browser and authorize from the page
+(:mod:`serving.openapi`). ``/metrics`` needs a key: metrics describe traffic.
 
 Keys are compared as SHA-256 digests with :func:`hmac.compare_digest` against every
 configured key, so the time taken says nothing about how much of a key matched, nor which
@@ -33,8 +35,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-#: Paths answered without a key: liveness and readiness probes only.
-PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
+#: Paths answered without a key: liveness and readiness probes, and the documentation.
+PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/", "/docs.json"})
+#: Path prefixes answered without a key: Swagger UI's static files (shipped by BentoML).
+PUBLIC_PREFIXES = ("/static_content/",)
 
 _UNAUTHORIZED = json.dumps(
     {
@@ -61,6 +65,13 @@ def presented_keys(headers: Sequence[tuple[bytes, bytes]]) -> list[bytes]:
             if scheme.lower() == b"bearer":
                 found.append(credentials.strip())
     return [key for key in found if key]
+
+
+def is_public(path: str) -> bool:
+    """Whether ``path`` is answered without a key (a prefix never matches ``..``)."""
+    if path in PUBLIC_PATHS:
+        return True
+    return path.startswith(PUBLIC_PREFIXES) and ".." not in path
 
 
 class APIKeyMiddleware:
@@ -96,7 +107,7 @@ class APIKeyMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        if path in PUBLIC_PATHS or self.is_valid(scope.get("headers", ())):
+        if is_public(path) or self.is_valid(scope.get("headers", ())):
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":

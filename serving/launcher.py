@@ -4,9 +4,11 @@
 The options become the service's environment (:mod:`serving.settings`); a configuration
 that must not serve (no API key without ``--insecure``, a missing scores file) ends with
 one red ``error: ...`` line on stderr and exit code 2 before anything starts. The server
-runs as a child process (BentoML's own supervisor, which manages its workers). Ctrl-C
-reaches the child from the terminal as well; this process waits for it to shut down
-gracefully and only then returns its exit code.
+runs as a child process (BentoML's own supervisor, which manages its workers), in its own
+process group so that a terminal's Ctrl-C reaches it once, from here. SIGTERM (what
+``docker stop`` and Kubernetes send) and SIGINT (Ctrl-C) are forwarded to the child; this
+process waits up to :data:`STOP_TIMEOUT` seconds for it to shut down gracefully (then
+terminates, then kills it), so the port is free when it exits, with code 0.
 
 :func:`free_port` and :func:`stop_server` serve the tests and benchmarks that start servers.
 """
@@ -23,19 +25,32 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from features.errors import WinbackError
-from pipelines.paths import DEFAULT_CAMPAIGN_RESULTS, DEFAULT_SCORES, PROJECT_ROOT
+from pipelines.paths import (
+    DEFAULT_CAMPAIGN_RESULTS,
+    DEFAULT_SCORES,
+    DEFAULT_UPLIFT_MODEL,
+    PROJECT_ROOT,
+)
 from serving.settings import (
     CAMPAIGN_RESULTS_ENV,
     INSECURE_ENV,
     MODEL_VERSION_ENV,
     SCORES_ENV,
+    UPLIFT_MODEL_ENV,
     WORKERS_ENV,
     ServiceSettings,
 )
 
 SERVICE = "serving.service:WinbackService"
-#: Seconds to wait for a graceful stop after Ctrl-C before the server is terminated.
+#: Seconds to wait for a graceful stop after SIGTERM or Ctrl-C before the server is
+#: terminated.
 STOP_TIMEOUT = 30
+#: Seconds between terminating the server's process group and killing it.
+KILL_TIMEOUT = 10.0
+#: The signals that stop the server: forwarded to it, then waited for. SIGHUP (the
+#: terminal closed) is forwarded as SIGTERM: BentoML's supervisor reads SIGHUP as "reload",
+#: and in its own process group the server would not get the terminal's hang-up itself.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 def server_environment(
@@ -66,6 +81,8 @@ def server_environment(
         env[WORKERS_ENV] = str(workers)
     if not env.get(CAMPAIGN_RESULTS_ENV) and DEFAULT_CAMPAIGN_RESULTS.is_file():
         env[CAMPAIGN_RESULTS_ENV] = str(DEFAULT_CAMPAIGN_RESULTS.resolve())
+    if not env.get(UPLIFT_MODEL_ENV) and DEFAULT_UPLIFT_MODEL.is_file():
+        env[UPLIFT_MODEL_ENV] = str(DEFAULT_UPLIFT_MODEL.resolve())
     return env
 
 
@@ -85,25 +102,57 @@ def server_command(host: str, port: int) -> list[str]:
     ]
 
 
-def run_server(command: list[str], env: dict[str, str]) -> int:
-    """Run the server in the foreground; return its exit code (0 after Ctrl-C)."""
-    process = subprocess.Popen(command, env=env)
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
-        # The terminal sent SIGINT to the whole process group; make sure the child got it.
+class _Stop(Exception):
+    """Raised in the main thread by the first stop signal, to leave the open-ended wait."""
+
+
+def run_server(command: list[str], env: dict[str, str], timeout: float = STOP_TIMEOUT) -> int:
+    """Run the server in the foreground; return its exit code, or 0 once a stop signal
+    (SIGTERM, SIGINT, SIGHUP) has been forwarded and the server has stopped.
+
+    Without forwarding, SIGTERM would end this process alone and leave BentoML serving on
+    the port. The child has its own process group: a terminal's Ctrl-C reaches this
+    process only, and the child gets exactly one SIGINT per Ctrl-C (later signals are
+    forwarded too, while this process waits at most ``timeout`` seconds).
+    """
+    process = subprocess.Popen(command, env=env, process_group=0)
+    stopping = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
         if process.poll() is None:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGTERM if signum == signal.SIGHUP else signum)
+        if not stopping:
+            stopping = True
+            raise _Stop
+
+    previous = {signum: signal.signal(signum, forward) for signum in STOP_SIGNALS}
+    try:
         try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.terminate()
+            return process.wait()
+        except _Stop:
+            _wait_or_end(process, timeout)
+            return 0
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _wait_or_end(process: subprocess.Popen, timeout: float) -> None:
+    """Wait for a server told to stop; after ``timeout`` terminate its process group (the
+    supervisor and its workers), after :data:`KILL_TIMEOUT` more kill it."""
+    steps = ((None, timeout), (signal.SIGTERM, KILL_TIMEOUT), (signal.SIGKILL, None))
+    for ending, wait in steps:
+        if ending is not None:
             try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        return 0
+                os.killpg(process.pid, ending)
+            except ProcessLookupError:
+                pass
+        try:
+            process.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def free_port() -> int:
@@ -175,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     Console().print(
-        f"serving winback on http://{args.host}:{args.port} (snapshot: "
+        f"serving winback on http://{args.host}:{args.port} (API docs at /; snapshot: "
         f"{env.get(SCORES_ENV, 'none')}; Ctrl-C stops it)",
         highlight=False,
     )

@@ -2,7 +2,8 @@
 
 Every field carries a description: BentoML turns these models into the OpenAPI schema at
 ``/docs.json``, which is the service's reference documentation. Limits are module
-constants so the service, the tests and the README quote the same numbers.
+constants so the service, the tests and the README quote the same numbers. The models of
+``POST /rank`` are in :mod:`serving.rank_schemas`.
 
 Validation happens here, at the boundary. A request that breaks a rule is answered with
 HTTP 400 and one entry per problem: the field path (``customers[3].transactions[0].amount``)
@@ -35,6 +36,11 @@ MAX_ID_LENGTH = 128
 MAX_RANK_LIMIT = 100_000
 #: Budget and channel cost ceiling for ``POST /rank``.
 MAX_MONEY = 1e12
+#: Ids in one suppression list of ``POST /rank`` (``exclude``, each channel of
+#: ``no_consent``, ``frequency_cap.contacts``).
+MAX_SUPPRESSED_IDS = 500_000
+#: Longest frequency cap of ``POST /rank``, in days.
+MAX_CAP_DAYS = 3_650
 
 CustomerId = Annotated[
     str,
@@ -91,11 +97,21 @@ class Transaction(_Strict):
     @field_validator("timestamp")
     @classmethod
     def _naive_utc_in_range(cls, value: dt.datetime) -> dt.datetime:
-        if value.tzinfo is not None:
+        return naive_utc(value)
+
+
+def naive_utc(value: dt.datetime) -> dt.datetime:
+    """A time as naive UTC, not before :data:`EARLIEST_DATE`. A ValueError (a 400 naming the
+    field) also for times whose UTC falls off the calendar (year 1 at +01:00): Python
+    raises OverflowError there, which pydantic would let through as a server error."""
+    if value.tzinfo is not None:
+        try:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        if value.date() < EARLIEST_DATE:
-            raise ValueError(f"must not be before {EARLIEST_DATE.isoformat()}")
-        return value
+        except OverflowError:
+            raise ValueError("out of the range of dates once converted to UTC") from None
+    if value.date() < EARLIEST_DATE:
+        raise ValueError(f"must not be before {EARLIEST_DATE.isoformat()}")
+    return value
 
 
 class CustomerRequest(_Strict):
@@ -201,90 +217,6 @@ class ScoreResponse(BaseModel):
     )
 
 
-class RankRow(BaseModel):
-    """One row of the win-back list (see ``winback rank``)."""
-
-    rank: int = Field(description="1 = contact first.")
-    customer_id: str
-    status: str = Field(description="The customer's status.")
-    channel: str = Field(description="Channel chosen for the contact.")
-    offer: str = Field(description="What the contact proposes.")
-    p_return_if_contacted: float = Field(description="Probability of return with the contact.")
-    p_return_anyway: float = Field(description="Probability of return without any contact.")
-    value_if_returned: float = Field(description="Margin on the spend of a returning customer.")
-    cost: float = Field(description="Expected cost of the contact and offer.")
-    expected_incremental_value: float = Field(
-        description="Value the contact adds, net of its cost."
-    )
-    contact_by: dt.date = Field(description="Contact before this date.")
-    reason: str = Field(description="Why this customer, channel and offer, in words.")
-
-
-class RankResponse(BaseModel):
-    """The win-back list for a budget, chosen from the latest snapshot."""
-
-    model_version: str = Field(description="Model version of the snapshot's scores.")
-    as_of: dt.date = Field(description="As-of date of the snapshot.")
-    budget: float = Field(description="The requested budget (expected cost).")
-    total_cost: float = Field(
-        description="Expected cost of the contacts in the list, rounded to 6 decimals. The "
-        "budget bounds the expected cost as sent (`expected_cost_as_sent`); who of the chosen "
-        "customers is contacted is drawn (control group, exploration), so this total differs "
-        "from it by the luck of the draw."
-    )
-    expected_cost_as_sent: float = Field(
-        description="What the selection expects the contacts to cost; <= budget."
-    )
-    total_expected_value: float = Field(
-        description="Expected incremental value of every contact chosen."
-    )
-    contacts: int = Field(description="Contacts in the list (the treatment group).")
-    control: list[str] = Field(
-        description="Customer ids held out at random as the control group: chosen like the "
-        "list's customers but NOT to be contacted; record them so the campaign can be "
-        "measured (`winback campaign import`)."
-    )
-    deferred: int = Field(
-        description="Chosen customers not contacted yet: no campaign has measured their "
-        "channel and status, so only an exploration share of such cells is contacted."
-    )
-    list_id: str = Field(description="Identifies this list (and its groups) in campaign logs.")
-    eligible_customers: int = Field(description="Customers in a status worth a contact.")
-    rows: list[RankRow] = Field(
-        description="The list, best first; the first `limit` rows when a limit is given."
-    )
-
-
-ChannelCosts = Annotated[
-    dict[str, Annotated[float, Field(ge=0, le=MAX_MONEY, allow_inf_nan=False)]] | None,
-    Field(
-        description="Cost per contact by channel, overriding configs/channels.yaml for this "
-        'request, e.g. {"email": 0.02, "phone": 3.0}. Channels: email, sms, '
-        "mass_mailing, special_offer, phone, call_centre (as configured).",
-        examples=[{"email": 0.02}],
-    ),
-]
-Budget = Annotated[
-    float,
-    Field(
-        ge=0,
-        le=MAX_MONEY,
-        allow_inf_nan=False,
-        description="Total expected cost the campaign may spend, in the configured currency.",
-        examples=[500.0],
-    ),
-]
-Limit = Annotated[
-    int | None,
-    Field(
-        ge=1,
-        le=MAX_RANK_LIMIT,
-        description=f"Return only the first rows of the list (1 to {MAX_RANK_LIMIT:,}).",
-        examples=[100],
-    ),
-]
-
-
 class ProblemField(BaseModel):
     field: str = Field(description="Path of the offending field, e.g. customers[3].as_of.")
     reason: str = Field(description="What is wrong with it.")
@@ -318,6 +250,7 @@ class Limits(BaseModel):
     max_transactions_per_request: int = MAX_TRANSACTIONS_PER_REQUEST
     max_body_bytes: int = MAX_BODY_BYTES
     max_rank_limit: int = MAX_RANK_LIMIT
+    max_suppressed_ids: int = MAX_SUPPRESSED_IDS
 
 
 class MetadataResponse(BaseModel):

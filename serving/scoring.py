@@ -28,6 +28,7 @@ from features.errors import WinbackError
 from features.population import PopulationReference, features_against_population
 from models.scorer import SCORE_COLUMNS, WinbackScorer
 from pipelines.scoring.table import read_scores
+from serving.ids import IdFormat
 from serving.schemas import (
     MAX_TRANSACTIONS_PER_REQUEST,
     CustomerError,
@@ -182,13 +183,15 @@ def score_transactions(
         raise RequestProblem("the transactions cannot be scored as sent", problems)
     frame, paths = _frame(customers)
     end_of_as_of = dt.datetime.combine(as_of, dt.time.max)
-    loaded = load_transactions(frame, now=end_of_as_of)
-    if len(loaded.quarantine):
+    loaded = load_transactions(frame, now=end_of_as_of, lines=scorer.feature_config.lines)
+    # Postage and fee lines are not errors of the request: left out, as in batch scoring.
+    broken = loaded.quarantine[loaded.quarantine["reason"] != "non_product_line"]
+    if len(broken):
         raise RequestProblem(
             "some transactions break the data contract",
             [
                 ProblemField(field=paths[int(row.source_row) - 1], reason=str(row.reason))
-                for row in loaded.quarantine.itertuples()
+                for row in broken.itertuples()
             ],
         )
     features = features_against_population(
@@ -225,6 +228,8 @@ class Snapshot:
     scores: pd.DataFrame
     by_id: dict[str, CustomerScore]
     population: PopulationReference
+    #: What the ids look like, for the hint to an unknown id (:mod:`serving.ids`).
+    id_format: IdFormat
 
     @classmethod
     def load(cls, path: str | Path) -> Snapshot:
@@ -244,4 +249,5 @@ class Snapshot:
             scores=scores,
             by_id=by_id,
             population=PopulationReference.from_features(scores),
+            id_format=IdFormat.of(by_id),
         )

@@ -10,8 +10,10 @@ exists) into memory, indexed by customer id. ``GET /metadata`` reports the exact
 Endpoints: ``POST /score``, ``POST /rank``, ``GET /metadata``; BentoML adds ``/healthz`` and
 ``/livez`` (alive), ``/readyz`` (ready: the model is loaded -- the server accepts no
 connection before start-up has loaded it, and ``__is_ready__`` says so afterwards),
-``/metrics`` (Prometheus) and the OpenAPI schema at ``/docs.json``. Every path but the
-three health probes needs an API key (:mod:`serving.auth`).
+``/metrics`` (Prometheus) and the OpenAPI schema at ``/docs.json``, which
+:mod:`serving.openapi` rewrites and documents at ``/``. Every path but the three health
+probes and the documentation needs an API key (:mod:`serving.auth`). ``POST /rank``'s
+paging, suppressions and cache are in :mod:`serving.ranking`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import datetime as dt
 import gc
 import logging
 import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
@@ -32,20 +35,27 @@ from starlette.responses import JSONResponse  # noqa: E402
 from features.errors import WinbackError  # noqa: E402
 from serving.auth import APIKeyMiddleware  # noqa: E402
 from serving.http import RequestGuardMiddleware, ValidationLogFilter  # noqa: E402
+from serving.openapi import DocsMiddleware  # noqa: E402
+from serving.rank_schemas import (  # noqa: E402
+    Budget,
+    ChannelCosts,
+    DailyCapacity,
+    Exclude,
+    FrequencyCap,
+    Limit,
+    NoConsent,
+    Offset,
+    RankResponse,
+)
 from serving.schemas import (  # noqa: E402
     EARLIEST_DATE,
     AsOf,
-    Budget,
-    ChannelCosts,
     CustomerError,
     CustomerRequest,
     Customers,
     CustomerScore,
-    Limit,
     MetadataResponse,
     ProblemField,
-    RankResponse,
-    RankRow,
     ScoreResponse,
     SnapshotInfo,
 )
@@ -56,12 +66,17 @@ from serving.settings import (  # noqa: E402
     service_settings,
 )
 
+if TYPE_CHECKING:
+    from pipelines.economics.channels import ChannelConfig
+
 logger = logging.getLogger("winback.serving")
 
 #: Threads for on-the-fly scoring and ranking (CPU-bound; lookups never wait for them).
 COMPUTE_THREADS = 2
 
-metadata_app = FastAPI(title="winback metadata")
+# Its own docs pages stay off: the service's documentation is / and /docs.json
+# (serving.openapi), which include /metadata.
+metadata_app = FastAPI(title="winback metadata", docs_url=None, redoc_url=None, openapi_url=None)
 
 
 def check_configuration(settings: ServiceSettings | None = None) -> str:
@@ -77,8 +92,16 @@ def check_configuration(settings: ServiceSettings | None = None) -> str:
     path = settings.scores_path
     if settings.scores_explicit and not path.is_file():
         raise WinbackError(f"{SCORES_ENV}={path}: scores file not found")
-    horizon = read_scores(path).horizon_days if path.is_file() else None
-    economics_config(settings.channels_path, settings.campaign_results_path, horizon)
+    snapshot = read_scores(path) if path.is_file() else None
+    config, _ = economics_config(
+        settings.channels_path,
+        settings.campaign_results_path,
+        snapshot.horizon_days if snapshot else None,
+    )
+    if settings.uplift_model_path and snapshot is not None:
+        from pipelines.economics.uplift_choice import choose_uplift
+
+        choose_uplift(settings.uplift_model_path, snapshot.scores, config)
     # Load the model once here too: a missing champion or an artifact this code cannot
     # read must stop the server with one line, not make BentoML respawn failing workers.
     try:
@@ -136,6 +159,7 @@ class WinbackService:
 
         from pipelines.economics.rank import economics_config
         from pipelines.registry import store as registry
+        from serving.ranking import RankingCache
         from serving.scoring import Snapshot
 
         logging.getLogger("bentoml._internal.server.http_app").addFilter(ValidationLogFilter())
@@ -149,6 +173,15 @@ class WinbackService:
         )
         path = settings.scores_path
         self.snapshot = Snapshot.load(path) if path.is_file() else None
+        self.uplift_response = None
+        if settings.uplift_model_path and self.snapshot is not None:
+            from pipelines.economics.uplift_choice import choose_uplift
+
+            choice = choose_uplift(
+                settings.uplift_model_path, self.snapshot.scores, self.channel_config
+            )
+            self.uplift_response = choice.response
+            logger.info("/rank uplift: %s", choice.note)
         if self.snapshot is None:
             logger.warning("no scored snapshot at %s: /score by id and /rank are unavailable", path)
         elif self.snapshot.model_version not in (None, self.model_version):
@@ -162,6 +195,7 @@ class WinbackService:
                 self.model_version,
             )
         self.compute = anyio.CapacityLimiter(COMPUTE_THREADS)
+        self.rankings = RankingCache()
         # The model and the snapshot index (a few hundred thousand objects) live as long
         # as the worker: move them out of the garbage collector's sight, so that full
         # collections do not walk them and stall requests.
@@ -240,21 +274,33 @@ class WinbackService:
             return CustomerError(
                 customer_id=customer_id,
                 error="unknown_customer",
-                message=f"not in the snapshot of {self.snapshot.as_of.isoformat()}; send the "
-                "customer's transactions to score on the fly",
+                message=f"not in the snapshot of {self.snapshot.as_of.isoformat()}; "
+                f"{self.snapshot.id_format.unknown_hint(customer_id, self.snapshot.by_id)}; "
+                "or send the customer's transactions to score on the fly",
             )
         return found
 
     # ------------------------------------------------------------------ POST /rank
     @bentoml.api
     async def rank(
-        self, budget: Budget, limit: Limit = None, channels: ChannelCosts = None
+        self,
+        budget: Budget,
+        limit: Limit = None,
+        offset: Offset = 0,
+        channels: ChannelCosts = None,
+        daily_capacity: DailyCapacity = None,
+        exclude: Exclude = None,
+        no_consent: NoConsent = None,
+        frequency_cap: FrequencyCap = None,
     ) -> RankResponse:
         """The prioritised win-back list for a budget, from the latest snapshot: whom to
-        contact, by which channel, with which offer, by when, and why."""
+        contact, by which channel, with which offer, by when, and why. Page through it with
+        `limit` and `offset` (the list is computed once per budget, overrides and
+        suppressions, then kept); `exclude`, `no_consent` and `frequency_cap` remove
+        customers before the selection, and `suppressed` says how many each rule removed."""
         import anyio
 
-        from pipelines.economics.plan import plan_winback
+        from serving.ranking import channel_problems, request_config
 
         if self.snapshot is None:
             return _problem(
@@ -263,55 +309,83 @@ class WinbackService:
                 "the service runs without a scored snapshot; start it with --scores",
                 [],
             )
-        config = self.channel_config
-        if channels:
-            unknown = [name for name in channels if name not in config.channels]
-            if unknown:
-                return _problem(
-                    400,
-                    "invalid_request",
-                    "unknown channel in channels",
-                    [
-                        ProblemField(
-                            field=f"channels.{name}",
-                            reason="unknown channel; known: " + ", ".join(config.channels),
-                        )
-                        for name in unknown
-                    ],
-                )
-            try:
-                config = config.with_costs(channels)
-            except WinbackError as error:
-                problems = [ProblemField(field="channels", reason=str(error))]
-                return _problem(400, "invalid_request", str(error), problems)
+        problems = channel_problems(
+            self.channel_config,
+            channels=channels,
+            daily_capacity=daily_capacity,
+            no_consent=no_consent,
+        )
+        if problems:
+            return _problem(400, "invalid_request", "unknown channel", problems)
         try:
-            plan = await anyio.to_thread.run_sync(
-                plan_winback,
-                self.snapshot.scores,
+            config = request_config(self.channel_config, channels, daily_capacity)
+            return await anyio.to_thread.run_sync(
+                self._rank_page,
                 budget,
                 config,
-                limit,
-                self.snapshot.as_of,
+                (channels, daily_capacity),
+                (exclude, no_consent, frequency_cap),
+                (offset, limit),
                 limiter=self.compute,
             )
         except WinbackError as error:
             return _problem(400, "invalid_request", str(error), [])
-        rows = [RankRow(**_rank_row(row)) for row in plan.list.to_dict("records")]
-        summary = plan.summary
+
+    def _rank_page(
+        self,
+        budget: float,
+        config: ChannelConfig,
+        overrides: tuple[ChannelCosts, DailyCapacity],
+        suppressions: tuple[Exclude, NoConsent, FrequencyCap],
+        window: tuple[int, int | None],
+    ) -> RankResponse:
+        """One page of the list, from the cache or computed. Runs in a worker thread:
+        resolving long suppression lists and planning take CPU seconds that must not hold
+        up the event loop's lookups."""
+        from serving.ranking import compute_ranking, page, suppress
+
+        snapshot = self.snapshot
+        assert snapshot is not None
+        exclude, no_consent, frequency_cap = suppressions
+        suppression = suppress(
+            snapshot.by_id,
+            snapshot.id_format,
+            config.channels,
+            snapshot.as_of + dt.timedelta(days=1),
+            exclude,
+            no_consent,
+            frequency_cap,
+        )
+        key = self.rankings.key(budget, *overrides, suppression)
+        ranking = self.rankings.get(key)
+        if ranking is None:
+            started = time.perf_counter()
+            ranking = compute_ranking(
+                snapshot.scores, budget, config, snapshot.as_of, self.uplift_response, suppression
+            )
+            self.rankings.put(key, ranking)
+            # Counts only, never ids: a CRM's suppression lists stay out of the logs.
+            logger.info(
+                "computed the win-back list for budget %s: %d rows, %d suppressed, %.2f s",
+                budget,
+                len(ranking.rows),
+                suppression.report.total,
+                time.perf_counter() - started,
+            )
+        offset, limit = window
+        rows, next_offset = page(ranking, offset, limit)
         return RankResponse(
-            model_version=self.snapshot.model_version or self.model_version,
-            as_of=self.snapshot.as_of,
+            model_version=snapshot.model_version or self.model_version,
+            as_of=snapshot.as_of,
             budget=float(budget),
-            # Six decimals: the sum of the chosen costs may exceed the budget by float noise
-            # (1e-14) that a client checking total_cost <= budget should not see.
-            total_cost=round(float(summary["total_cost"]), 6),
-            total_expected_value=round(float(summary["total_expected_value"]), 6),
-            expected_cost_as_sent=round(float(summary["expected_cost_as_sent"]), 6),
-            contacts=int(summary["contacts"]),
-            control=plan.campaign.loc[plan.campaign["group"] == "control", "customer_id"].tolist(),
-            deferred=int(summary["deferred"]),
-            list_id=str(plan.campaign["list_id"].iloc[0]) if len(plan.campaign) else "",
-            eligible_customers=int(summary["eligible_customers"]),
+            **ranking.totals,
+            control=ranking.control,
+            list_id=ranking.list_id,
+            suppressed=suppression.report,
+            total_rows=len(ranking.rows),
+            computed_at=ranking.computed_at,
+            offset=offset,
+            next_offset=next_offset,
             rows=rows,
         )
 
@@ -346,14 +420,19 @@ class WinbackService:
         )
 
 
-def _rank_row(row: dict[str, Any]) -> dict[str, Any]:
-    from serving.scoring import plain_value
+def _forbid_unknown_fields() -> None:
+    """Refuse request fields the APIs do not take, as the nested models do: BentoML's
+    generated input models ignore them, so a typo such as ``exlude`` would silently send
+    a list without its suppressions."""
+    for api in WinbackService.apis.values():
+        model = api.input_spec
+        model.model_config["extra"] = "forbid"
+        model.model_rebuild(force=True)
 
-    plain = {key: plain_value(value) for key, value in row.items()}
-    plain["customer_id"] = str(plain["customer_id"])
-    return plain
 
-
-# Outermost first: refuse unauthenticated requests before anything reads their body.
+_forbid_unknown_fields()
+# Outermost first: refuse unauthenticated requests before anything reads their body. The
+# documentation (/, /docs.json) is public: serving.auth lets it through.
 WinbackService.add_asgi_middleware(APIKeyMiddleware)
 WinbackService.add_asgi_middleware(RequestGuardMiddleware)
+WinbackService.add_asgi_middleware(DocsMiddleware)

@@ -30,6 +30,9 @@ WORKERS_ENV = "WINBACK_WORKERS"
 CHANNELS_ENV = "WINBACK_CHANNELS"
 #: Campaign measurements for ``/rank`` (default: ``out/campaign_results.json`` if it exists).
 CAMPAIGN_RESULTS_ENV = "WINBACK_CAMPAIGN_RESULTS"
+#: Uplift model for ``/rank`` (default: ``out/uplift_model.json`` if it exists); used only
+#: when its guard promoted it, as ``winback rank`` does.
+UPLIFT_MODEL_ENV = "WINBACK_UPLIFT_MODEL"
 #: ``1`` turns BentoML's access log on (off by default: it costs the lookups' p99).
 ACCESS_LOG_ENV = "WINBACK_ACCESS_LOG"
 #: Comma-separated API keys.
@@ -72,6 +75,7 @@ class ServiceSettings:
     access_log: bool
     insecure: bool
     api_keys_text: str = field(default="", repr=False)
+    uplift_model_path: str | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -91,6 +95,7 @@ class ServiceSettings:
             access_log=is_set(env.get(ACCESS_LOG_ENV)),
             insecure=is_set(env.get(INSECURE_ENV)),
             api_keys_text=env.get(KEYS_ENV, ""),
+            uplift_model_path=env.get(UPLIFT_MODEL_ENV) or None,
         )
 
     def authentication(self) -> tuple[tuple[str, ...], bool]:

@@ -65,8 +65,8 @@ def test_a_good_configuration_is_announced_and_served_in_the_foreground(
     assert command == server_command("127.0.0.1", 3100)
     assert env["WINBACK_INSECURE"] == "1" and env["WINBACK_SCORES"] == str(scores.resolve())
     assert capsys.readouterr().out == (
-        f"serving winback on http://127.0.0.1:3100 (snapshot: {scores.resolve()}; "
-        "Ctrl-C stops it)\n"
+        f"serving winback on http://127.0.0.1:3100 (API docs at /; snapshot: "
+        f"{scores.resolve()}; Ctrl-C stops it)\n"
     )
 
 
@@ -125,4 +125,19 @@ def test_start_up_checks_refuse_a_bad_channels_file(served_model, monkeypatch, t
     monkeypatch.setenv("WINBACK_API_KEYS", "k-0123456789abcdef")
     monkeypatch.setenv("WINBACK_CHANNELS", str(tmp_path / "missing.yaml"))
     with pytest.raises(WinbackError, match="channels config not found"):
+        check_configuration()
+
+
+def test_start_up_checks_refuse_an_unreadable_uplift_model(served_model, monkeypatch, tmp_path):
+    """/rank decides with the same uplift model `winback rank` would use; one that cannot be
+    read stops the server at start-up with one line, not at the first /rank."""
+    from features.errors import WinbackError
+    from serving.service import check_configuration
+
+    bad = tmp_path / "uplift_model.json"
+    bad.write_text("{not json")
+    monkeypatch.setenv("WINBACK_API_KEYS", "k-0123456789abcdef")
+    monkeypatch.setenv("WINBACK_SCORES", str(served_model.scores_path))
+    monkeypatch.setenv("WINBACK_UPLIFT_MODEL", str(bad))
+    with pytest.raises(WinbackError, match="not an uplift model file"):
         check_configuration()

@@ -149,3 +149,32 @@ def test_orders_are_counted_per_customer_with_or_without_order_ids(client):
     a, b = client.post("/score", json=body).json()["results"]
     assert a["features"]["n_orders"] == 2  # two lines of order o1 are one order
     assert b["features"]["n_orders"] == 2  # without ids every line is an order
+
+
+def test_a_return_bigger_than_its_day_is_scored_not_a_server_error(client):
+    """The audit's case: 10, 10 and -50, the last two on one day, answered 500."""
+    body = {"as_of": AS_OF, "customers": [{"customer_id": "n", "transactions": [
+        {"timestamp": "1997-02-01", "amount": 10.0},
+        {"timestamp": "1997-03-01", "amount": 10.0},
+        {"timestamp": "1997-03-01", "amount": -50.0},
+    ]}]}  # fmt: skip
+    response = client.post("/score", json=body)
+    assert response.status_code == 200, response.text
+    (result,) = response.json()["results"]
+    assert result["features"]["monetary_value"] == 10.0
+    assert result["features"]["total_spend"] == -30.0
+    assert 0 <= result["p_dormant"] <= 1
+
+
+def test_postage_lines_are_left_out_not_refused(client):
+    lines = [
+        {"timestamp": "1997-02-01", "amount": 20.0, "product": "tea"},
+        {"timestamp": "1997-02-01", "amount": 4.5, "product": "POST"},
+        {"timestamp": "1997-03-01", "amount": 30.0, "product": "tea"},
+    ]
+    body = {"as_of": AS_OF, "customers": [{"customer_id": "p", "transactions": lines}]}
+    response = client.post("/score", json=body)
+    assert response.status_code == 200, response.text
+    (result,) = response.json()["results"]
+    assert result["features"]["total_spend"] == 50.0  # postage is not spend
+    assert result["features"]["monetary_value"] == 30.0
