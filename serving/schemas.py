@@ -240,6 +240,12 @@ class SnapshotInfo(BaseModel):
     model_version: str | None = Field(description="Model version that scored it.")
     horizon_days: int | None = Field(description="Horizon of its p_dormant and spend.")
     customers: int = Field(description="Customers in the snapshot.")
+    matches_served_model: bool = Field(
+        True,
+        description="False when the snapshot was scored by another model version than the "
+        "one serving (only with WINBACK_ALLOW_VERSION_MISMATCH=1): lookups by id then answer "
+        "the snapshot version's scores.",
+    )
 
 
 class Limits(BaseModel):

@@ -60,6 +60,7 @@ from serving.schemas import (  # noqa: E402
     SnapshotInfo,
 )
 from serving.settings import (  # noqa: E402
+    ALLOW_VERSION_MISMATCH_ENV,
     MODEL_VERSION_ENV,
     SCORES_ENV,
     ServiceSettings,
@@ -113,7 +114,17 @@ def check_configuration(settings: ServiceSettings | None = None) -> str:
             f"the registered model cannot be loaded by this code ({type(error).__name__}: "
             f"{error}); retrain with `winback train` or pin a version with {MODEL_VERSION_ENV}"
         ) from error
-    return str(version.version)
+    served = str(version.version)
+    scored_by = snapshot.model_version if snapshot is not None else None
+    if scored_by not in (None, served) and not settings.allow_version_mismatch:
+        raise WinbackError(
+            f"{path}: the snapshot was scored by winback v{scored_by}, but the service would "
+            f"serve v{served}: lookups would answer v{scored_by}'s scores as v{served}'s. "
+            f"Score again with `winback score` (champion v{served}), serve v{scored_by} with "
+            f"--model-version {scored_by}, or set {ALLOW_VERSION_MISMATCH_ENV}=1 to serve "
+            "both (flagged in /metadata)"
+        )
+    return served
 
 
 def _problem(status: int, error: str, message: str, errors: list[ProblemField]) -> JSONResponse:
@@ -413,6 +424,7 @@ class WinbackService:
                 model_version=snapshot.model_version,
                 horizon_days=snapshot.horizon_days,
                 customers=len(snapshot.by_id),
+                matches_served_model=snapshot.model_version in (None, self.model_version),
             )
             if snapshot
             else None,

@@ -33,6 +33,9 @@ CAMPAIGN_RESULTS_ENV = "WINBACK_CAMPAIGN_RESULTS"
 #: Uplift model for ``/rank`` (default: ``out/uplift_model.json`` if it exists); used only
 #: when its guard promoted it, as ``winback rank`` does.
 UPLIFT_MODEL_ENV = "WINBACK_UPLIFT_MODEL"
+#: ``1`` serves a snapshot scored by another model version than the one served (flagged in
+#: ``/metadata``); by default the service refuses to start.
+ALLOW_VERSION_MISMATCH_ENV = "WINBACK_ALLOW_VERSION_MISMATCH"
 #: ``1`` turns BentoML's access log on (off by default: it costs the lookups' p99).
 ACCESS_LOG_ENV = "WINBACK_ACCESS_LOG"
 #: Comma-separated API keys.
@@ -76,6 +79,7 @@ class ServiceSettings:
     insecure: bool
     api_keys_text: str = field(default="", repr=False)
     uplift_model_path: str | None = None
+    allow_version_mismatch: bool = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -96,6 +100,7 @@ class ServiceSettings:
             insecure=is_set(env.get(INSECURE_ENV)),
             api_keys_text=env.get(KEYS_ENV, ""),
             uplift_model_path=env.get(UPLIFT_MODEL_ENV) or None,
+            allow_version_mismatch=is_set(env.get(ALLOW_VERSION_MISMATCH_ENV)),
         )
 
     def authentication(self) -> tuple[tuple[str, ...], bool]:

@@ -141,3 +141,26 @@ def test_start_up_checks_refuse_an_unreadable_uplift_model(served_model, monkeyp
     monkeypatch.setenv("WINBACK_UPLIFT_MODEL", str(bad))
     with pytest.raises(WinbackError, match="not an uplift model file"):
         check_configuration()
+
+
+def test_start_up_refuses_a_snapshot_scored_by_another_version(served_model, monkeypatch, tmp_path):
+    """A snapshot scored by v1 served as v3 answers v1's scores under v3's name: refused
+    with what to do, unless explicitly allowed (then /metadata flags it)."""
+    import pyarrow.parquet as pq
+
+    from features.errors import WinbackError
+    from pipelines.scoring.table import MODEL_VERSION_METADATA_KEY
+    from serving.service import check_configuration
+
+    table = pq.read_table(served_model.scores_path)
+    metadata = dict(table.schema.metadata)
+    metadata[MODEL_VERSION_METADATA_KEY] = b"999"
+    other = tmp_path / "scores.parquet"
+    pq.write_table(table.replace_schema_metadata(metadata), other)
+    monkeypatch.setenv("WINBACK_API_KEYS", "k-0123456789abcdef")
+    monkeypatch.setenv("WINBACK_SCORES", str(other))
+    monkeypatch.delenv("WINBACK_MODEL_VERSION", raising=False)
+    with pytest.raises(WinbackError, match=r"scored by winback v999, but the service would serve"):
+        check_configuration()
+    monkeypatch.setenv("WINBACK_ALLOW_VERSION_MISMATCH", "1")
+    assert check_configuration() == served_model.version
