@@ -16,10 +16,13 @@ import pandas as pd
 from models.bgnbd import BetaGeoModel, ModifiedBetaGeoModel, rfm_arrays
 from models.estimator import feature_arrays
 from models.gamma_gamma import GammaGammaModel
+from models.pareto_nbd import ParetoNBDModel
 
-TRANSACTION_MODELS: dict[str, type[BetaGeoModel | ModifiedBetaGeoModel]] = {
+TRANSACTION_MODELS: dict[str, type[BetaGeoModel | ModifiedBetaGeoModel | ParetoNBDModel]] = {
     "bgnbd": BetaGeoModel,
     "mbgnbd": ModifiedBetaGeoModel,
+    # The original of the family: P(alive) < 1 for one-time buyers (models/pareto_nbd.py).
+    "pareto_nbd": ParetoNBDModel,
 }
 
 

@@ -1,4 +1,4 @@
-"""The models the out-of-time harness can judge, by name: BG/NBD, MBG/NBD and XGBoost.
+"""The models the out-of-time harness can judge, by name: BG/NBD, MBG/NBD, Pareto/NBD, XGBoost.
 
 Each entry is a factory of a :class:`pipelines.training.evaluation.Candidate`. The table is
 written out here rather than filled by imports elsewhere, so ``winback evaluate --models``
@@ -58,6 +58,7 @@ def xgboost_candidate(
 MODEL_CANDIDATES: dict[str, Callable[[float], Candidate]] = {
     "bgnbd": lambda penalizer_coef=0.0: btyd_candidate("bgnbd", penalizer_coef),
     "mbgnbd": lambda penalizer_coef=0.0: btyd_candidate("mbgnbd", penalizer_coef),
+    "pareto_nbd": lambda penalizer_coef=0.0: btyd_candidate("pareto_nbd", penalizer_coef),
     "xgboost": lambda penalizer_coef=0.0: xgboost_candidate(
         TrainingSettings(penalizer_coef=penalizer_coef)
     ),
