@@ -74,7 +74,11 @@ def rank(
     (P(return | contacted) - P(return | not contacted)) x value if returned - cost. At most
     one contact per customer, capacities respected, best value first; a bigger budget never
     gives less. Columns: rank, customer_id, status, channel, offer, p_return_if_contacted,
-    p_return_anyway, value_if_returned, cost, expected_incremental_value, contact_by, reason.
+    p_return_anyway, value_if_returned, cost, expected_incremental_value, contact_by, reason,
+    then the context: as_of, model_version, list_id, abc, ladder_stage, last_order_date,
+    days_since_last_order, clv, favorite_product, churn_risk (low/medium/high by P(dormant),
+    thresholds in the channels file) and uplift_group (persuadable, sure_thing, lost_cause,
+    sleeping_dog).
 
     Every list reserves a randomised **control group** (not in the list the CRM gets) and
     writes its campaign log beside it (`<out>.campaign.csv`: contacted and control

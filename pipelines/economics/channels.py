@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from features.errors import ConfigError
@@ -48,6 +49,10 @@ class ChannelConfig:
     holdout_share: float = 0.10
     exploration_share: float = 0.25
     min_expected_value_per_contact: float = 0.0
+    #: P(dormant) from which a listed customer's churn risk is "medium" and "high" (the
+    #: list's ``churn_risk`` column); below the first it is "low".
+    churn_risk_medium_from: float = 0.50
+    churn_risk_high_from: float = 0.80
     response_factor_by_status: Mapping[str, float] = field(
         default_factory=lambda: {"at_risk": 1.0, "sleeping": 1.0, "lost": 0.3}
     )
@@ -99,7 +104,18 @@ class ChannelConfig:
         for name, channel in self.channels.items():
             _check_channel(f"channels.{name}", channel, self.offers)
         _check_offer_rules(self.offer_rules, self.offers)
+        if self.churn_risk_medium_from > self.churn_risk_high_from:
+            raise ConfigError("churn_risk_medium_from must not exceed churn_risk_high_from")
         return self
+
+    def churn_risk(self, p_dormant: Any) -> np.ndarray:
+        """``low``, ``medium`` or ``high`` per P(dormant), by the configured thresholds."""
+        p = np.asarray(p_dormant, float)
+        return np.select(
+            [p >= self.churn_risk_high_from, p >= self.churn_risk_medium_from],
+            ["high", "medium"],
+            "low",
+        ).astype(object)
 
     # ----------------------------------------------------------------- variants
     def with_costs(self, costs: Mapping[str, float]) -> ChannelConfig:
@@ -243,6 +259,8 @@ _SCALAR_CHECKS: tuple[tuple[str, Callable[[float], bool], str], ...] = (
         lambda v: v >= 0,
         "min_expected_value_per_contact must be at least 0",
     ),
+    ("churn_risk_medium_from", lambda v: 0 <= v <= 1, "churn_risk_medium_from must be in [0, 1]"),
+    ("churn_risk_high_from", lambda v: 0 <= v <= 1, "churn_risk_high_from must be in [0, 1]"),
 )
 
 

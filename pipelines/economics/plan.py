@@ -27,7 +27,6 @@ A plan is made in four steps, each in the module that explains it:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import math
 from dataclasses import dataclass, field, replace
 
@@ -43,6 +42,7 @@ from pipelines.economics.holdout import (
     treatment_probability,
     uniform_draws,
 )
+from pipelines.economics.list_context import context_columns, list_id_for
 from pipelines.economics.options import (
     ContactOptions,
     as_of_from_scores,
@@ -74,6 +74,19 @@ LIST_COLUMNS = (
     "expected_incremental_value",
     "contact_by",
     "reason",
+    # Context for the CRM and the marketer: when and by what the list was made, who the
+    # customer is, and which uplift group the decision put them in.
+    "as_of",
+    "model_version",
+    "list_id",
+    "abc",
+    "ladder_stage",
+    "last_order_date",
+    "days_since_last_order",
+    "clv",
+    "favorite_product",
+    "churn_risk",
+    "uplift_group",
 )
 
 #: Columns of the campaign log a list writes beside itself (``<list>.campaign.csv``): the
@@ -180,6 +193,9 @@ def plan_winback(
     selected = _ranked_rows(options, chosen, as_of, config, seed)
     contacted = selected[selected["group"] == "treatment"].reset_index(drop=True)
     contacted["rank"] = np.arange(1, len(contacted) + 1, dtype="int64")
+    contacted["as_of"] = as_of.isoformat()
+    contacted["model_version"] = _model_version(scores) or ""
+    contacted["list_id"] = list_id_for(seed)
     shown = contacted if limit is None else contacted.head(limit).reset_index(drop=True)
     cells = cell_power(selected)
     summary = _plan_summary(
@@ -275,6 +291,7 @@ def _ranked_rows(
                 for k in range(len(rows))
             ],
             "group": groups,
+            **context_columns(customers, p_anyway, p_contacted, config),
         }
     )
     result = result.sort_values(
@@ -297,7 +314,7 @@ def _campaign_log(
     that sends later may overwrite it before ``winback campaign import``.
     """
     logged = selected[selected["group"].isin(["treatment", "control"])]
-    list_id = "wb-" + hashlib.blake2b(seed.encode(), digest_size=6).hexdigest()
+    list_id = list_id_for(seed)
     return pd.DataFrame(
         {
             "customer_id": logged["customer_id"].to_numpy(),

@@ -76,6 +76,7 @@ def _stand_ins(monkeypatch, stage_for) -> dict[str, object]:
     import pipelines.training.run as run
 
     monkeypatch.setattr(store, "resolve_version", lambda version: 1)
+    monkeypatch.setattr(store, "version_metadata", lambda version: {})
     for module, attribute, name in (
         (evaluation, "evaluate", "evaluate"),
         (run, "run_training", "train"),

@@ -115,6 +115,39 @@ def test_list_has_the_contract_columns_in_order(cdnow_plan) -> None:
     assert cdnow_plan.list["rank"].tolist() == list(range(1, len(cdnow_plan.list) + 1))
 
 
+def test_list_rows_say_which_list_and_who_the_customer_is(cdnow_plan, cdnow_scores) -> None:
+    """The context a CRM and a marketer need without joining the scores file."""
+    listed = cdnow_plan.list
+    scores = cdnow_scores.set_index("customer_id").loc[listed["customer_id"]]
+    assert set(listed["as_of"]) == {AS_OF.isoformat()}
+    assert set(listed["list_id"]) == set(cdnow_plan.campaign["list_id"])
+    assert set(listed["model_version"]) == set(cdnow_scores["model_version"])
+    assert listed["abc"].tolist() == scores["abc"].tolist()
+    assert listed["days_since_last_order"].tolist() == scores["days_since_last"].tolist()
+    assert listed["last_order_date"].tolist() == [
+        d.strftime("%Y-%m-%d") for d in pd.to_datetime(scores["last_purchase"])
+    ]
+    # Churn risk follows the configured thresholds on P(dormant).
+    config = load_channel_config()
+    p = scores["p_dormant"].to_numpy()
+    expected = np.where(
+        p >= config.churn_risk_high_from,
+        "high",
+        np.where(p >= config.churn_risk_medium_from, "medium", "low"),
+    )
+    assert listed["churn_risk"].tolist() == expected.tolist()
+    # The prior never sees sleeping dogs: every contacted customer is persuadable or, when
+    # the assumed effect is below a point, a sure thing or a lost cause.
+    uplift = listed["p_return_if_contacted"] - listed["p_return_anyway"]
+    assert (listed.loc[uplift >= 0.01, "uplift_group"] == "persuadable").all()
+    assert "sleeping_dog" not in set(listed["uplift_group"])
+
+
+def test_churn_risk_thresholds_are_checked() -> None:
+    with pytest.raises(WinbackError, match="churn_risk_medium_from must not exceed"):
+        ChannelConfig(churn_risk_medium_from=0.9, churn_risk_high_from=0.5).validate()
+
+
 def test_list_on_cdnow_is_non_trivial(cdnow_plan) -> None:
     chosen = cdnow_plan.chosen
     assert (chosen["status"] == "sleeping").sum() > 500
