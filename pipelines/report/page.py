@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from features.config import StatusRules, load_feature_config
 from pipelines.economics.channels import ChannelConfig
 from pipelines.economics.money import money
 from pipelines.economics.plan import WinbackPlan
@@ -59,16 +60,19 @@ def render_report(
     as_of: dt.date | None = None,
     horizon_days: int | None = None,
     sources: Mapping[str, str] | None = None,
+    status_rules: StatusRules | None = None,
 ) -> str:
     """The whole page as one HTML string. ``winback_list`` is the list the page reports on;
-    ``plan`` (for the same scores and config) gives the expected value vs budget curve."""
+    ``plan`` (for the same scores and config) gives the expected value vs budget curve.
+    ``status_rules``: the thresholds the statuses were computed with (default: those of
+    ``configs/features.yaml``), so the words on the page say what the data used."""
     cur = config.currency
     as_of = as_of or plan.as_of
     sources = dict(sources or {})
     summary = list_summary(winback_list)
     horizon_words = f"{horizon_days}-day horizon" if horizon_days else "the scorer's horizon"
     sections = (
-        status_section(scores)
+        status_section(scores, status_rules or load_feature_config().status)
         + cadence_section(scores)
         + lost_revenue_section(lost_revenue(scores, config), config, horizon_words)
         + crr_section(crr_by_month(transactions, as_of))
@@ -124,7 +128,17 @@ def headline_cards(scores: pd.DataFrame, summary: Mapping[str, Any], cur: str) -
     )
 
 
-def status_section(scores: pd.DataFrame) -> str:
+def status_rules_text(rules: StatusRules) -> str:
+    """The status rules in words, from the thresholds themselves (never written twice)."""
+    return (
+        f"A customer is <b>at risk</b> once {rules.at_risk_cycles:g} of <i>their own</i> "
+        f"purchase cycles overdue, <b>sleeping</b> from {rules.sleeping_cycles:g} missed cycles "
+        f"(up to {rules.lost_cycles:g}), <b>lost</b> from {rules.lost_cycles:g} missed cycles or "
+        f"{rules.lost_days:g} days of silence (rules in configs/features.yaml)."
+    )
+
+
+def status_section(scores: pd.DataFrame, rules: StatusRules) -> str:
     """Who the customers are: status by loyalty-ladder stage."""
     ladder = status_by_ladder(scores)
     return f"""
@@ -137,9 +151,7 @@ def status_section(scores: pd.DataFrame) -> str:
             formats={c: _count for c in [*ladder.columns, "total"]},
         )
     }
-<p class="note">A customer is <b>sleeping</b> after missing two to three of <i>their own</i>
-purchase cycles, <b>lost</b> after six or a year of silence (rules in
-configs/features.yaml).</p></div></div></section>"""
+<p class="note">{status_rules_text(rules)}</p></div></div></section>"""
 
 
 def cadence_section(scores: pd.DataFrame) -> str:

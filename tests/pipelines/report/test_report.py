@@ -366,3 +366,18 @@ def test_the_report_shows_whether_the_last_list_decided_right() -> None:
     assert "+8.0 pp" in html and "+5.0 pp" in html and "too few" in html
     assert "predicted to bring $120 and brought $80" in html
     assert monitoring_section({"uplift_by_decile": [], "value": None}, "$") == ""
+
+
+def test_the_status_rules_on_the_page_come_from_the_config() -> None:
+    """The page once said "two to three cycles" while the config said 2 to under 6."""
+    from dataclasses import replace
+
+    from features.config import load_feature_config
+    from pipelines.report.page import status_rules_text
+
+    rules = load_feature_config().status
+    text = status_rules_text(rules)
+    assert f"from {rules.sleeping_cycles:g} missed cycles (up to {rules.lost_cycles:g})" in text
+    assert f"{rules.lost_days:g} days of silence" in text
+    other = status_rules_text(replace(rules, sleeping_cycles=3.0, lost_cycles=8.0))
+    assert "from 3 missed cycles (up to 8)" in other
