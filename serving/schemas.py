@@ -185,7 +185,13 @@ class CustomerScore(BaseModel):
         description="Probability of no purchase within the model's horizon (horizon_days "
         "in /metadata)."
     )
-    p_alive: float = Field(description="BTYD probability that the customer is still active.")
+    p_alive: float = Field(
+        description="BG/NBD probability that the customer is still active. It is 1.0 for a "
+        "customer with one purchase day by the model's construction (BG/NBD lets customers "
+        "drop out only right after a repeat purchase), so for one-time buyers read p_dormant, "
+        "the model's probability of no purchase in the horizon; Pareto/NBD (`winback evaluate "
+        "--models pareto_nbd`) gives them a P(alive) below 1."
+    )
     expected_purchases: float = Field(description="BTYD expected purchase days within the horizon.")
     predicted_spend: float = Field(description="Predicted spend within the horizon.")
     clv: float = Field(description="BTYD customer lifetime value.")
