@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.report_startup import startup_section
+
 
 def _s(seconds: float | None) -> str:
     if seconds is None:
@@ -36,7 +38,7 @@ def _g(value: float | None) -> str:
 
 
 def render_markdown(r: dict[str, Any]) -> str:
-    """RESULTS.md: how the run went, the targets, machine, data, (a) to (d), checks, errors."""
+    """RESULTS.md: how the run went, the targets, machine, data, (a) to (e), checks, errors."""
     lines: list[str] = []
     add = lines.append
     for section in (
@@ -48,6 +50,7 @@ def render_markdown(r: dict[str, Any]) -> str:
         _fitting_section,
         _scoring_section,
         _spark_section,
+        startup_section,
         _checks_section,
         _errors_section,
     ):

@@ -16,7 +16,9 @@ b. BG/NBD and Gamma-Gamma fitting: ``BetaGeoModel(fitter="fast")`` and
    parameters must agree within 1e-4 relative;
 c. batch scoring: ``BTYDModel.predict`` (closed forms) against lifetimes' methods, values
    compared; XGBoost ``inplace_predict`` against ``predict(DMatrix)``;
-d. the feature table on Spark (local mode) against DuckDB, tables compared.
+d. the feature table on Spark (local mode) against DuckDB, tables compared;
+e. start-up and loading (:mod:`benchmarks.startup`): ``winback --help`` against a bare
+   ``python -c "import typer, rich"``, ``load_transactions`` against ``pd.read_parquet``.
 
 Timings are the best of ``repeat`` runs for ours (the reference runs once at full size:
 it is the slow side, and a single run can only flatter it). Equality failures and failed
@@ -49,6 +51,7 @@ from benchmarks.stages import (
     run_fitting_stage,
     run_scoring_stage,
     run_spark_stage,
+    run_startup_stage,
 )
 from benchmarks.steps import StepRunner
 from benchmarks.targets import evaluate_targets
@@ -90,6 +93,7 @@ def run_benchmarks(
     run_feature_stage(step, plan, space)
     run_fitting_stage(step, plan, space)
     run_scoring_stage(step, plan, space)
+    run_startup_stage(step, plan, space)
     if spark:
         run_spark_stage(step, plan, space, master)
 

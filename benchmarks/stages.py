@@ -1,4 +1,4 @@
-"""The four benchmark stages, (a) to (d), each its steps and the equality checks on them.
+"""The benchmark stages, (a) to (e), each its steps and the equality checks on them.
 
 Every stage takes the shared :class:`~benchmarks.steps.StepRunner` (results, errors,
 checks), the run's :class:`Plan` and its :class:`Workspace`. A stage reads what an earlier
@@ -175,6 +175,13 @@ def run_scoring_stage(step: StepRunner, plan: Plan, space: Workspace) -> None:
         )
         if xgb_result:
             step.check("xgboost_inplace_vs_dmatrix", check_xgboost_paths(xgb_result))
+
+
+def run_startup_stage(step: StepRunner, plan: Plan, space: Workspace) -> None:
+    """(e) Start-up and loading: ``winback --help`` against a bare ``import typer, rich``, and
+    ``load_transactions`` against ``pd.read_parquet`` of the same file (issue 18)."""
+    step("cli_startup", "cli_startup", repeat=plan.repeat)
+    step("load_transactions", "load_ours", data=str(space.dataset.path), repeat=plan.repeat)
 
 
 def run_spark_stage(step: StepRunner, plan: Plan, space: Workspace, master: str) -> None:

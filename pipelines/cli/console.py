@@ -7,17 +7,11 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
-if TYPE_CHECKING:  # the type only: importing the contract would pull in pandas and duckdb
+if TYPE_CHECKING:  # the types only: the contract would pull in pandas and duckdb
+    from rich.progress import Progress
+
     from features.contract import LoadReport
 
 console = Console()
@@ -26,7 +20,20 @@ error_console = Console(stderr=True)
 
 @contextmanager
 def stage_progress(total_steps: int) -> Iterator[Progress]:
-    """A progress bar over the named steps of a command (shown on a terminal)."""
+    """A progress bar over the named steps of a command (shown on a terminal).
+
+    ``rich.progress`` is imported here, not at the top: only ``demo`` draws a bar, and
+    ``winback --help`` should not pay for it (issue 18's start-up target).
+    """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),

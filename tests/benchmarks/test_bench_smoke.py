@@ -33,6 +33,8 @@ def test_small_benchmark_runs_end_to_end_with_equal_results(tmp_path):
     }
     assert results["data"]["n_customers"] == 20_000
     report = results_path.read_text()
-    for section in ("## Targets", "## (a)", "## (b)", "## (c)", "## (d)", "## Checks"):
+    assert results["cli_startup"]["heavy_modules"] == []
+    assert results["load_transactions"]["reconciles"] is True
+    for section in ("## Targets", "## (a)", "## (b)", "## (c)", "## (d)", "## (e)", "## Checks"):
         assert section in report
     assert json.loads(results_path.with_suffix(".json").read_text())["ok"] is True

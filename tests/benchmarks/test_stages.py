@@ -39,6 +39,7 @@ def run_all(tmp_path, monkeypatch, failing=()):
     stages.run_feature_stage(step, plan, space)
     stages.run_fitting_stage(step, plan, space)
     stages.run_scoring_stage(step, plan, space)
+    stages.run_startup_stage(step, plan, space)
     stages.run_spark_stage(step, plan, space, "local[1]")
     return step.results, calls
 
@@ -56,6 +57,8 @@ def test_every_step_runs_and_every_check_follows(tmp_path, monkeypatch):
         "fit_lifetimes",
         "score_closed_forms",
         "score_xgboost",
+        "cli_startup",
+        "load_ours",
         "features_spark",
     ]
     assert results["errors"] == {}
