@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse  # noqa: E402
 
 from features.errors import WinbackError  # noqa: E402
 from serving.auth import APIKeyMiddleware  # noqa: E402
+from serving.connections import LoadSheddingMiddleware, install_connection_guards  # noqa: E402
 from serving.http import RequestGuardMiddleware, ValidationLogFilter  # noqa: E402
 from serving.openapi import DocsMiddleware  # noqa: E402
 from serving.rank_schemas import (  # noqa: E402
@@ -443,8 +444,14 @@ def _forbid_unknown_fields() -> None:
 
 
 _forbid_unknown_fields()
+# Slow and excess connections are shed before a request exists (serving/connections.py).
+install_connection_guards(service_settings().header_timeout, service_settings().max_connections)
 # Outermost first: refuse unauthenticated requests before anything reads their body. The
-# documentation (/, /docs.json) is public: serving.auth lets it through.
+# documentation (/, /docs.json) is public: serving.auth lets it through. Innermost, the
+# in-flight limit answers 503 rather than queueing an authenticated, valid request.
 WinbackService.add_asgi_middleware(APIKeyMiddleware)
 WinbackService.add_asgi_middleware(RequestGuardMiddleware)
 WinbackService.add_asgi_middleware(DocsMiddleware)
+WinbackService.add_asgi_middleware(
+    LoadSheddingMiddleware, max_in_flight=service_settings().max_in_flight
+)

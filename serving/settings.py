@@ -16,6 +16,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from features.errors import ConfigError
 from pipelines.paths import DEFAULT_SCORES
@@ -36,6 +37,12 @@ UPLIFT_MODEL_ENV = "WINBACK_UPLIFT_MODEL"
 #: ``1`` serves a snapshot scored by another model version than the one served (flagged in
 #: ``/metadata``); by default the service refuses to start.
 ALLOW_VERSION_MISMATCH_ENV = "WINBACK_ALLOW_VERSION_MISMATCH"
+#: Seconds a new connection has to complete its first request's headers (default 10).
+HEADER_TIMEOUT_ENV = "WINBACK_HEADER_TIMEOUT"
+#: Open connections per worker beyond which new ones get 503 and are closed (default 1000).
+MAX_CONNECTIONS_ENV = "WINBACK_MAX_CONNECTIONS"
+#: API requests served at once per worker beyond which requests get 503 (default 64).
+MAX_IN_FLIGHT_ENV = "WINBACK_MAX_IN_FLIGHT"
 #: ``1`` turns BentoML's access log on (off by default: it costs the lookups' p99).
 ACCESS_LOG_ENV = "WINBACK_ACCESS_LOG"
 #: Comma-separated API keys.
@@ -80,6 +87,9 @@ class ServiceSettings:
     api_keys_text: str = field(default="", repr=False)
     uplift_model_path: str | None = None
     allow_version_mismatch: bool = False
+    header_timeout: float = 10.0
+    max_connections: int = 1000
+    max_in_flight: int = 64
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> ServiceSettings:
@@ -101,6 +111,9 @@ class ServiceSettings:
             api_keys_text=env.get(KEYS_ENV, ""),
             uplift_model_path=env.get(UPLIFT_MODEL_ENV) or None,
             allow_version_mismatch=is_set(env.get(ALLOW_VERSION_MISMATCH_ENV)),
+            header_timeout=_positive(env, HEADER_TIMEOUT_ENV, 10.0, float),
+            max_connections=_positive(env, MAX_CONNECTIONS_ENV, 1000, int),
+            max_in_flight=_positive(env, MAX_IN_FLIGHT_ENV, 64, int),
         )
 
     def authentication(self) -> tuple[tuple[str, ...], bool]:
@@ -114,6 +127,20 @@ class ServiceSettings:
                 "serve without authentication on a trusted network"
             )
         return keys, self.insecure
+
+
+def _positive(env: Mapping[str, str], name: str, default: float, kind: type) -> Any:
+    """A positive number from the environment (``default`` when unset), else one line."""
+    text = (env.get(name) or "").strip()
+    if not text:
+        return kind(default)
+    try:
+        value = kind(text)
+    except ValueError:
+        value = 0
+    if not value > 0:
+        raise ConfigError(f"{name}={text!r} must be a positive {kind.__name__}")
+    return value
 
 
 @functools.cache

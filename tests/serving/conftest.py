@@ -14,6 +14,7 @@ import httpx
 import pytest
 from serving_support import (
     API_KEY,
+    HEADER_TIMEOUT_SECONDS,
     ServedModel,
     Server,
     server_env,
@@ -37,7 +38,9 @@ def served_model(tmp_path_factory) -> ServedModel:
 @pytest.fixture(scope="session")
 def server(served_model, tmp_path_factory) -> Server:
     log_path = tmp_path_factory.mktemp("server") / "server.log"
-    running = start_server(served_model, log_path, server_env(served_model))
+    # A short header timeout, so the slow-client test need not wait the default 10 s.
+    env = server_env(served_model, WINBACK_HEADER_TIMEOUT=str(HEADER_TIMEOUT_SECONDS))
+    running = start_server(served_model, log_path, env)
     try:
         yield running
     finally:

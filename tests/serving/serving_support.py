@@ -40,6 +40,10 @@ class Server:
     model: ServedModel
 
 
+#: The session server's header timeout (WINBACK_HEADER_TIMEOUT), in seconds.
+HEADER_TIMEOUT_SECONDS = 2
+
+
 def train_and_score(folder: Path) -> ServedModel:
     """Register a small champion in a store under ``folder`` and score CDNOW with it."""
     from features.config import load_feature_config
