@@ -18,13 +18,15 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from models.btyd_api import LifetimesParameterErrors, customer_weights
 from models.estimator import (
     MaximumLikelihoodModel,
     ModelFitError,
     convergence_error,
     feature_arrays,
 )
-from models.likelihoods import ConvergenceError, MaximumLikelihoodFit, fit_gamma_gamma
+from models.gamma_gamma_fit import fit_gamma_gamma
+from models.likelihoods import ConvergenceError, MaximumLikelihoodFit
 
 if TYPE_CHECKING:
     from models.bgnbd import BetaGeoModel, ModifiedBetaGeoModel
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
 DAYS_PER_MONTH = 30
 
 
-class GammaGammaModel(MaximumLikelihoodModel):
+class GammaGammaModel(LifetimesParameterErrors, MaximumLikelihoodModel):
     """Gamma-Gamma spend model with lifetimes-compatible closed forms.
 
     ``__init__`` only stores its arguments; ``fit(features)`` learns ``params_`` (p, q, v),
@@ -46,12 +48,24 @@ class GammaGammaModel(MaximumLikelihoodModel):
         self.penalizer_coef = penalizer_coef
         self.fitter = fitter
 
-    def fit(self, features: pd.DataFrame) -> Self:
+    def fit(
+        self,
+        features: pd.DataFrame,
+        weights: ArrayLike | str | None = None,
+        q_constraint: bool = False,
+    ) -> Self:
         """Fit on the customers with ``frequency > 0`` and ``monetary_value > 0``, the
-        only ones the model is valid for; the others are left out, never an error."""
+        only ones the model is valid for; the others are left out, never an error.
+
+        ``weights`` and ``q_constraint`` are lifetimes' ``fit`` arguments: customers per row
+        (a column name or an array; see :meth:`models.bgnbd.BetaGeoModel.fit`), and
+        ``q >= 1``, without which the population mean spend ``p v / (q - 1)`` and hence
+        CLV can come out negative (:mod:`models.gamma_gamma_fit`).
+        """
         frequency, monetary_value = feature_arrays(
             features, ("frequency", "monetary_value"), signed=("monetary_value",)
         )
+        row_weights = customer_weights(features, weights)
         repeat_buyers = (frequency > 0) & (monetary_value > 0)
         if not repeat_buyers.any():
             raise ModelFitError(
@@ -60,31 +74,41 @@ class GammaGammaModel(MaximumLikelihoodModel):
                 "use a later as-of date"
             )
         frequency, monetary_value = frequency[repeat_buyers], monetary_value[repeat_buyers]
+        if row_weights is not None:
+            row_weights = row_weights[repeat_buyers]
+        options = {"weights": row_weights, "q_constraint": q_constraint}
         if self.fitter == "fast":
             try:
-                fit = fit_gamma_gamma(frequency, monetary_value, penalizer_coef=self.penalizer_coef)
+                fit = fit_gamma_gamma(
+                    frequency, monetary_value, penalizer_coef=self.penalizer_coef, **options
+                )
             except ConvergenceError as error:
                 raise convergence_error("Gamma-Gamma", len(frequency), self, error) from None
         elif self.fitter == "lifetimes":
-            fit = self._fit_with_lifetimes(frequency, monetary_value)
+            fit = self._fit_with_lifetimes(frequency, monetary_value, **options)
         else:
             raise ValueError(f"fitter must be 'fast' or 'lifetimes', got {self.fitter!r}")
         self._store_fit(fit)
         return self
 
     def _fit_with_lifetimes(
-        self, frequency: np.ndarray, monetary_value: np.ndarray
+        self,
+        frequency: np.ndarray,
+        monetary_value: np.ndarray,
+        weights: np.ndarray | None = None,
+        q_constraint: bool = False,
     ) -> MaximumLikelihoodFit:
         from lifetimes import GammaGammaFitter  # heavy, warns on import, reference fits only
 
         fitter = GammaGammaFitter(penalizer_coef=self.penalizer_coef)
-        fitter.fit(frequency, monetary_value)
+        fitter.fit(frequency, monetary_value, weights=weights, q_constraint=q_constraint)
         # Standard errors from our objective's Hessian at lifetimes' optimum, as for our fits.
         return fit_gamma_gamma(
             frequency,
             monetary_value,
             penalizer_coef=self.penalizer_coef,
             optimum=fitter.params_[list(self.param_names)].to_numpy(dtype=np.float64),
+            weights=weights,
         )
 
     def conditional_expected_average_profit(
@@ -96,6 +120,11 @@ class GammaGammaModel(MaximumLikelihoodModel):
         ``p v / (q - 1)``, the weight on ``m`` being ``p x / (p x + q - 1)`` (0 for x = 0).
         Needs ``q > 1`` for the population mean to exist. A negative or non-finite ``m``
         gets the population mean, as one-time buyers do (lifetimes would shrink towards it).
+
+        Computed as the equal posterior mean ``p (v + x m) / (p x + q - 1)``: at ``q = 1``,
+        where ``fit(q_constraint=True)`` can end, lifetimes' weighted form gives
+        ``0 · inf = NaN`` for repeat buyers; this gives their finite value (and ``inf`` for
+        one-time buyers, whose expected spend the model then leaves unbounded).
         """
         p, q, v = self._fitted_params()
         frequency = np.asarray(frequency, dtype=np.float64)
@@ -103,9 +132,8 @@ class GammaGammaModel(MaximumLikelihoodModel):
         valid = np.isfinite(monetary_value) & (monetary_value >= 0)
         frequency = np.where(valid, frequency, 0.0)
         monetary_value = np.where(valid, monetary_value, 0.0)
-        individual_weight = p * frequency / (p * frequency + q - 1.0)
-        population_mean = p * v / (q - 1.0)
-        return (1.0 - individual_weight) * population_mean + individual_weight * monetary_value
+        with np.errstate(divide="ignore"):
+            return p * (v + frequency * monetary_value) / (p * frequency + q - 1.0)
 
     def customer_lifetime_value(
         self,
