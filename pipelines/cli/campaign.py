@@ -31,6 +31,7 @@ from pipelines.cli.options import (
 from pipelines.paths import DEFAULT_CAMPAIGN_RESULTS
 
 if TYPE_CHECKING:  # types only: the modules import pandas
+    from features.config import FeatureConfig
     from features.contract import LoadedTransactions
     from features.reading import ReadOptions
     from pipelines.economics.channels import ChannelConfig
@@ -108,17 +109,18 @@ def campaign_import(
     from pipelines.economics.campaign import import_campaign
     from pipelines.paths import quarantine_path_for_command
 
+    feature_config = load_feature_config(config)  # once: reading, measuring and learning
     loaded = load_for_command(
         transactions,
         column_map,
         read_options(delimiter, encoding, date_format, id_format),
         quarantine_path_for_command("campaign import", out),
-        lines=load_feature_config(config).lines,
+        lines=feature_config.lines,
     )
     results = import_campaign(
         log,
         loaded,
-        load_feature_config(config),
+        feature_config,
         horizon_days,
         out,
         parse_column_map(column_map),
@@ -144,7 +146,7 @@ def campaign_import(
     console.print(f"[green]wrote[/green] {out}; later rankings use these response rates")
     if learn:
         document = _learn_from_import(
-            log, loaded, config, horizon_days, out, uplift_out, column_map
+            log, loaded, feature_config, horizon_days, out, uplift_out, column_map
         )
         if mlflow and document is not None:
             _log_to_mlflow(document, results.get("monitoring"))
@@ -153,7 +155,7 @@ def campaign_import(
 def _learn_from_import(
     log: Path,
     transactions: LoadedTransactions | str,
-    config: Path | None,
+    feature_config: FeatureConfig,
     horizon_days: int,
     out: Path,
     uplift_out: Path | None,
@@ -161,7 +163,6 @@ def _learn_from_import(
 ) -> dict | None:
     """The uplift half of ``campaign import`` (:mod:`pipelines.economics.campaign_uplift`);
     returns the stored model document (None when no model was stored)."""
-    from features.config import load_feature_config
     from features.contract import parse_column_map
     from pipelines.economics.campaign_uplift import imported_uplift_lines, learn_from_import
     from pipelines.economics.channels import load_channel_config
@@ -171,7 +172,7 @@ def _learn_from_import(
         outcome = learn_from_import(
             log,
             transactions,
-            load_feature_config(config),
+            feature_config,
             load_channel_config(),
             horizon_days,
             uplift_out or out.with_name(UPLIFT_MODEL_FILE),
