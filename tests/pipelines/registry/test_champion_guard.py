@@ -41,15 +41,6 @@ WEAK = TrainingSettings(
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("mlflow-guard")
-    patcher = pytest.MonkeyPatch()
-    patcher.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
-    yield folder
-    patcher.undo()
-
-
-@pytest.fixture(scope="module")
 def loaded(store):
     """The first 5,000 CDNOW customers: the champion's "full data"."""
     from features.contract import load_transactions

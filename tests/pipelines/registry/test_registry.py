@@ -26,15 +26,6 @@ WORSE = TrainingSettings(
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("mlflow")
-    patcher = pytest.MonkeyPatch()
-    patcher.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
-    yield folder
-    patcher.undo()
-
-
-@pytest.fixture(scope="module")
 def loaded(store):
     from features.contract import load_transactions
 

@@ -39,15 +39,6 @@ TINY = TrainingSettings(
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("mlflow-faults")
-    patcher = pytest.MonkeyPatch()
-    patcher.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
-    yield folder
-    patcher.undo()
-
-
 def _small(loaded):
     rows = loaded.transactions
     customers = sorted(rows["customer_id"].unique())[:2000]
