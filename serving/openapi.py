@@ -19,10 +19,19 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
+from pydantic import BaseModel
+
 from serving.auth import ASGIApp, Message, Receive, Scope, Send
+from serving.openapi_models import (
+    CROSS_FIELD_RULES,
+    openapi_schema,
+    referenced_components,
+    to_openapi_30,
+)
 from serving.schemas import MAX_BODY_BYTES, MAX_RANK_LIMIT, Problem
 
 #: The documentation paths this module answers (public: see serving.auth).
@@ -162,8 +171,9 @@ PROBLEM_DESCRIPTIONS = {
     404: "The service runs without a scored snapshot.",
     413: "Request body too large.",
 }
-#: BentoML's components that no winback operation refers to.
-_UNUSED_COMPONENTS = ("TaskStatusResponse", "InvalidArgument", "NotFound")
+#: Path -> (request model, response model) of an operation whose schemas come from the
+#: models themselves (see serving.openapi_models).
+OperationModels = Mapping[str, tuple[type[BaseModel], type[BaseModel]]]
 
 
 def package_version() -> str:
@@ -218,21 +228,90 @@ def _describe_operation(path: str, method: str, operation: dict[str, Any]) -> No
         media["examples"] = copy.deepcopy(examples)
 
 
-def _drop_unused_components(spec: dict[str, Any]) -> None:
+def _use_model_schemas(spec: dict[str, Any], models: OperationModels) -> None:
+    """Request and response schemas of each POST operation in ``models`` from its pydantic
+    models, in place: BentoML's flattened copies drop every ``null`` the service accepts
+    or answers. The request body is required, and the rules no schema can state are listed
+    in the description and under ``x-winback-rules``."""
+    schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+    for path, (request_model, response_model) in models.items():
+        operation = spec.get("paths", {}).get(path, {}).get("post")
+        if operation is None:
+            continue
+        name = path.strip("/").capitalize()
+        request, request_parts = openapi_schema(request_model, f"{name}Request")
+        response, response_parts = openapi_schema(response_model, f"{name}Response")
+        schemas.update({**request_parts, **response_parts})
+        schemas[f"{name}Request"] = request
+        schemas[f"{name}Response"] = response
+        body = operation.setdefault("requestBody", {})
+        body["required"] = True
+        media = body.setdefault("content", {}).setdefault("application/json", {})
+        media["schema"] = {"$ref": f"#/components/schemas/{name}Request"}
+        success = operation.setdefault("responses", {}).setdefault("200", {})
+        success.setdefault("description", "Successful Response")
+        success["content"] = {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{name}Response"}}
+        }
+        rules = CROSS_FIELD_RULES.get(path, [])
+        if rules:
+            operation["x-winback-rules"] = list(rules)
+            listed = "\n".join(f"- {rule}" for rule in rules)
+            operation["description"] = (
+                f"{operation.get('description', '').strip()}\n\n"
+                f"**Rules beyond the schema** (a 400 names the field):\n{listed}"
+            )
+
+
+def _as_openapi_30(spec: dict[str, Any]) -> None:
+    """Every schema in OpenAPI 3.0 form, in place: the mounted FastAPI app (``/metadata``)
+    writes ``null`` branches as JSON Schema does, which 3.0 readers do not know."""
     schemas = spec.get("components", {}).get("schemas", {})
-    text = json.dumps(spec["paths"])
-    for name in _UNUSED_COMPONENTS:
-        if f'"#/components/schemas/{name}"' not in text:
-            schemas.pop(name, None)
+    for name, schema in schemas.items():
+        schemas[name] = to_openapi_30(schema)
+    for item in spec.get("paths", {}).values():
+        for operation in item.values():
+            bodies = [operation.get("requestBody", {})] + list(
+                operation.get("responses", {}).values()
+            )
+            for body in bodies:
+                for media in body.get("content", {}).values():
+                    if "schema" in media:
+                        media["schema"] = to_openapi_30(media["schema"])
+            for parameter in operation.get("parameters", []):
+                if "schema" in parameter:
+                    parameter["schema"] = to_openapi_30(parameter["schema"])
 
 
-def customise_spec(spec: dict[str, Any], version: str) -> dict[str, Any]:
+def _drop_unused_components(spec: dict[str, Any]) -> None:
+    """Keep only the components the paths reach: BentoML's own request and response
+    copies are replaced by :func:`_use_model_schemas`."""
+    schemas = spec.get("components", {}).get("schemas", {})
+    reached: set[str] = set()
+    frontier = referenced_components(spec.get("paths", {}))
+    while frontier:
+        name = frontier.pop()
+        if name in reached or name not in schemas:
+            continue
+        reached.add(name)
+        frontier |= referenced_components(schemas[name]) - reached
+    for name in list(schemas):
+        if name not in reached:
+            del schemas[name]
+
+
+def customise_spec(
+    spec: dict[str, Any], version: str, models: OperationModels | None = None
+) -> dict[str, Any]:
     """BentoML's generated schema as winback documents it (a new dict; ``spec`` is kept).
 
     Every path of :data:`OPERATIONS` is tagged, summarised and given its security; paths
-    BentoML adds that winback does not know keep their description but need a key.
+    BentoML adds that winback does not know keep their description but need a key. The
+    operations in ``models`` get their schemas from those models.
     """
     spec = copy.deepcopy(spec)
+    if models:
+        _use_model_schemas(spec, models)
     spec["info"] = {"title": "winback", "version": version, "description": DESCRIPTION}
     spec["tags"] = copy.deepcopy(TAGS)
     components = spec.setdefault("components", {})
@@ -245,6 +324,7 @@ def customise_spec(spec: dict[str, Any], version: str) -> dict[str, Any]:
             else:
                 operation["security"] = KEY_REQUIRED
     _drop_unused_components(spec)
+    _as_openapi_30(spec)
     return spec
 
 
@@ -295,8 +375,9 @@ class DocsMiddleware:
     schema, built from BentoML's own answer on first use and kept (it cannot change while
     the process runs)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, models: OperationModels | None = None) -> None:
         self.app = app
+        self.models = dict(models or {})
         self._spec: bytes | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -312,7 +393,8 @@ class DocsMiddleware:
             if status != 200:
                 await _send(send, status, b"application/json", body)
                 return
-            self._spec = json.dumps(customise_spec(json.loads(body), package_version())).encode()
+            spec = customise_spec(json.loads(body), package_version(), self.models)
+            self._spec = json.dumps(spec).encode()
         await _send(send, 200, b"application/json", self._spec)
 
     async def _bentoml_spec(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints
 
 from serving.schemas import (
     MAX_CAP_DAYS,
@@ -26,8 +26,8 @@ from serving.schemas import (
     MAX_MONEY,
     MAX_RANK_LIMIT,
     MAX_SUPPRESSED_IDS,
+    Timestamp,
     _Strict,
-    naive_utc,
 )
 
 #: Deepest offset into a list (no snapshot holds more customers than this).
@@ -56,16 +56,11 @@ class RecentContact(_Strict):
     """One contact the CRM made, for the frequency cap."""
 
     customer_id: SuppressionId
-    contacted_at: dt.datetime = Field(
+    contacted_at: Timestamp = Field(
         description="When the customer was contacted: YYYY-MM-DD or an ISO 8601 date-time "
         "(time zones are converted to UTC; the date counts).",
         examples=["1998-06-20"],
     )
-
-    @field_validator("contacted_at")
-    @classmethod
-    def _naive_utc_in_range(cls, value: dt.datetime) -> dt.datetime:
-        return naive_utc(value)
 
 
 class FrequencyCapRequest(_Strict):

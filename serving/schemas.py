@@ -14,9 +14,18 @@ error of the request: that customer gets a per-item error in ``results``.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 #: Customers in one ``POST /score`` request.
 MAX_CUSTOMERS_PER_REQUEST = 1_000
@@ -57,6 +66,76 @@ OptionalText = Annotated[
 ]
 
 
+#: Years 1900 to 9999 at the start of a date: the schema's statement of EARLIEST_DATE.
+FROM_1900 = "^(19|[2-9][0-9])[0-9]{2}-"
+_NUMBER = re.compile(r"[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _date_text(value: Any) -> Any:
+    """Dates arrive as text. pydantic would read a number, or text that looks like one, as
+    seconds since 1970 (``"19970930"`` -> 1970-08-20); the files' rule reads eight digits
+    as YYYYMMDD, so the API does too, and refuses every other number in one line."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f'send dates as text, e.g. "1997-09-30", not the number {value!r}')
+    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        text = value.strip()
+        if len(text) == 8 and text.isdigit():
+            try:
+                return dt.datetime.strptime(text, "%Y%m%d")
+            except ValueError:
+                reason = f"{text!r} is not a date (eight digits are read as YYYYMMDD)"
+                raise ValueError(reason) from None
+        raise ValueError(f"{text!r} is not a date: write YYYY-MM-DD or an ISO 8601 date-time")
+    return value
+
+
+def _day_text(value: Any) -> Any:
+    read = _date_text(value)
+    return read.date() if isinstance(read, dt.datetime) else read
+
+
+def _on_or_after_earliest(value: dt.date) -> dt.date:
+    if value < EARLIEST_DATE:
+        raise ValueError(f"must not be before {EARLIEST_DATE.isoformat()}")
+    return value
+
+
+def naive_utc(value: dt.datetime) -> dt.datetime:
+    """A time as naive UTC, not before :data:`EARLIEST_DATE`. A ValueError (a 400 naming the
+    field) also for times whose UTC falls off the calendar (year 1 at +01:00): Python
+    raises OverflowError there, which pydantic would let through as a server error."""
+    if value.tzinfo is not None:
+        try:
+            value = value.astimezone(dt.UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise ValueError("out of the range of dates once converted to UTC") from None
+    if value.date() < EARLIEST_DATE:
+        raise ValueError(f"must not be before {EARLIEST_DATE.isoformat()}")
+    return value
+
+
+#: A point in time of a request: ISO 8601 text (or YYYYMMDD), as naive UTC from 1900 on.
+Timestamp = Annotated[
+    dt.datetime,
+    BeforeValidator(_date_text),
+    AfterValidator(naive_utc),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "anyOf": [{"format": "date"}, {"format": "date-time"}],
+            "pattern": FROM_1900,
+        }
+    ),
+]
+#: A calendar day of a request: YYYY-MM-DD (or YYYYMMDD), from 1900 on.
+Day = Annotated[
+    dt.date,
+    BeforeValidator(_day_text),
+    AfterValidator(_on_or_after_earliest),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": FROM_1900}),
+]
+
+
 class _Strict(BaseModel):
     """Unknown fields are rejected: a typo such as ``ammount`` must not pass silently."""
 
@@ -66,9 +145,10 @@ class _Strict(BaseModel):
 class Transaction(_Strict):
     """One order line, in the data contract's columns (see README, data contract)."""
 
-    timestamp: dt.datetime = Field(
-        description="When the order was placed: YYYY-MM-DD or an ISO 8601 date-time. "
-        "Time zones are converted to UTC. Must not be after the request's as_of.",
+    timestamp: Timestamp = Field(
+        description="When the order was placed: YYYY-MM-DD or an ISO 8601 date-time "
+        "(YYYYMMDD text is read as a date, as the CLI reads files). Time zones are converted "
+        "to UTC. Not before 1900-01-01, and not after the request's as_of.",
         examples=["1997-03-14"],
     )
     amount: float = Field(
@@ -94,25 +174,6 @@ class Transaction(_Strict):
     )
     channel: OptionalText = Field(default=None, description="Sales channel of the order.")
 
-    @field_validator("timestamp")
-    @classmethod
-    def _naive_utc_in_range(cls, value: dt.datetime) -> dt.datetime:
-        return naive_utc(value)
-
-
-def naive_utc(value: dt.datetime) -> dt.datetime:
-    """A time as naive UTC, not before :data:`EARLIEST_DATE`. A ValueError (a 400 naming the
-    field) also for times whose UTC falls off the calendar (year 1 at +01:00): Python
-    raises OverflowError there, which pydantic would let through as a server error."""
-    if value.tzinfo is not None:
-        try:
-            value = value.astimezone(dt.UTC).replace(tzinfo=None)
-        except OverflowError:
-            raise ValueError("out of the range of dates once converted to UTC") from None
-    if value.date() < EARLIEST_DATE:
-        raise ValueError(f"must not be before {EARLIEST_DATE.isoformat()}")
-    return value
-
 
 class CustomerRequest(_Strict):
     """A customer to score: by id from the latest snapshot, or from their transactions."""
@@ -130,7 +191,7 @@ class CustomerRequest(_Strict):
 
 
 AsOf = Annotated[
-    dt.date | None,
+    Day | None,
     Field(
         description="Scoring date for customers sent with transactions (YYYY-MM-DD; default "
         "today, UTC). Not later than tomorrow. Customers looked up by id are scored at the "

@@ -451,7 +451,13 @@ install_connection_guards(service_settings().header_timeout, service_settings().
 # in-flight limit answers 503 rather than queueing an authenticated, valid request.
 WinbackService.add_asgi_middleware(APIKeyMiddleware)
 WinbackService.add_asgi_middleware(RequestGuardMiddleware)
-WinbackService.add_asgi_middleware(DocsMiddleware)
+WinbackService.add_asgi_middleware(
+    DocsMiddleware,
+    models={
+        "/score": (WinbackService.apis["score"].input_spec, ScoreResponse),
+        "/rank": (WinbackService.apis["rank"].input_spec, RankResponse),
+    },
+)
 WinbackService.add_asgi_middleware(
     LoadSheddingMiddleware, max_in_flight=service_settings().max_in_flight
 )

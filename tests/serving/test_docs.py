@@ -4,6 +4,7 @@ described and tagged, a bearer scheme for the Authorize button, and examples."""
 from __future__ import annotations
 
 import json
+import re
 from importlib import metadata
 
 import pytest
@@ -98,9 +99,7 @@ def test_requests_have_examples_and_errors_their_shape(spec):
             assert schema == {"$ref": "#/components/schemas/Problem"}
     assert "NotFound" not in spec["components"]["schemas"]
     assert "TaskStatusResponse" not in spec["components"]["schemas"]
-    properties = spec["paths"]["/rank"]["post"]["requestBody"]["content"]["application/json"][
-        "schema"
-    ]["properties"]
+    properties = spec["components"]["schemas"]["RankRequest"]["properties"]
     assert {"offset", "exclude", "no_consent", "frequency_cap", "channels"} <= set(properties)
 
 
@@ -127,3 +126,49 @@ def test_customise_spec_keeps_its_input():
     assert json.dumps(original, sort_keys=True) == before
     assert customised["info"]["version"] == "9.9"
     assert set(customised["paths"]["/score"]["post"]["responses"]) == {"200", "400", "401", "413"}
+
+
+def _component(spec, name):
+    return spec["components"]["schemas"][name]
+
+
+def test_request_bodies_are_required_and_come_from_the_models(spec):
+    for path in ("/score", "/rank"):
+        body = spec["paths"][path]["post"]["requestBody"]
+        assert body["required"] is True
+        name = path.strip("/").capitalize()
+        assert body["content"]["application/json"]["schema"] == {
+            "$ref": f"#/components/schemas/{name}Request"
+        }
+        assert "examples" in body["content"]["application/json"]
+
+
+def test_what_the_service_accepts_or_answers_as_null_is_nullable(spec):
+    """BentoML's own copies keep the first branch of every anyOf: as_of, channels and
+    next_offset were documented as never null, although the service accepts or answers it."""
+    assert _component(spec, "ScoreRequest")["properties"]["as_of"]["nullable"] is True
+    rank = _component(spec, "RankRequest")["properties"]
+    assert rank["channels"]["nullable"] is True and rank["channels"]["type"] == "object"
+    assert rank["budget"].get("nullable") is None  # required, never null
+    response = _component(spec, "RankResponse")["properties"]
+    assert response["next_offset"]["nullable"] is True
+    assert "anyOf" not in response["next_offset"]  # OpenAPI 3.0 has no null type
+    assert '"type": "null"' not in json.dumps(spec)
+
+
+def test_dates_state_the_earliest_year_and_rules_beyond_the_schema_are_listed(spec):
+    timestamp = _component(spec, "Transaction")["properties"]["timestamp"]
+    assert timestamp["pattern"] == "^(19|[2-9][0-9])[0-9]{2}-"
+    assert {branch["format"] for branch in timestamp["anyOf"]} == {"date", "date-time"}
+    score = spec["paths"]["/score"]["post"]
+    assert any("after as_of" in rule for rule in score["x-winback-rules"])
+    assert "Rules beyond the schema" in score["description"]
+
+
+def test_every_reference_resolves_and_no_component_is_unused(spec):
+    text = json.dumps(spec)
+    schemas = spec["components"]["schemas"]
+    for name in schemas:
+        assert f'"#/components/schemas/{name}"' in text, name
+    for ref in set(re.findall(r'"#/components/schemas/([^"]+)"', text)):
+        assert ref in schemas, ref

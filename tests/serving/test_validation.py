@@ -45,6 +45,10 @@ def test_a_bad_amount_is_named_by_its_full_path(client):
         # Year 1 at +01:00 is year 0 in UTC: a 400, not Python's OverflowError as a 500.
         ({"timestamp": "0001-01-01T00:30:00+01:00", "amount": 1}, "timestamp", "range"),
         ({"timestamp": "1997-12-01", "amount": 1}, "timestamp", "after as_of"),
+        # pydantic alone reads numbers as seconds since 1970 (19970301 -> 1970-08-20).
+        ({"timestamp": 19970301, "amount": 1}, "timestamp", "send dates as text"),
+        ({"timestamp": "867715200", "amount": 1}, "timestamp", "is not a date"),
+        ({"timestamp": "19971301", "amount": 1}, "timestamp", "YYYYMMDD"),
     ],
 )
 def test_bad_transactions_name_the_field(client, transaction, field, reason):
@@ -52,6 +56,20 @@ def test_bad_transactions_name_the_field(client, transaction, field, reason):
     found = problems(client.post("/score", json=body))
     path = f"customers[0].transactions[1].{field}"
     assert path in found and reason in found[path]
+
+
+def test_eight_digits_are_a_date_as_the_files_read_them(client):
+    """One rule with the CLI: "19970301" is 1 March 1997, in transactions and in as_of."""
+
+    def first_purchase(timestamp, as_of):
+        customer = on_the_fly({"timestamp": timestamp, "amount": 12.5}, GOOD_TX)
+        response = client.post("/score", json={"customers": [customer], "as_of": as_of})
+        assert response.status_code == 200, response.text
+        (result,) = response.json()["results"]
+        return result["as_of"], result["features"]["first_purchase"]
+
+    compact = first_purchase("19970215", AS_OF.replace("-", ""))
+    assert compact == first_purchase("1997-02-15", AS_OF) == (AS_OF, "1997-02-15")
 
 
 def test_order_ids_on_some_lines_only_are_refused(client):
