@@ -188,8 +188,15 @@ def figure_budget_curve(curve: pd.DataFrame, spent: float, value: float, currenc
     return _img(_png(fig), "expected value vs budget")
 
 
-def figure_campaign(results: Mapping[str, Any]) -> str | None:
-    records = [r for r in results.get("by_channel", []) if r.get("uplift") is not None]
+def figure_campaign(results: Mapping[str, Any], min_group_size: int = 0) -> str | None:
+    """Uplift by channel with its interval; cells whose smaller group is under
+    ``min_group_size`` are left out (their numbers are noise)."""
+    records = [
+        r
+        for r in results.get("by_channel", [])
+        if r.get("uplift") is not None
+        and min(int(r.get("n_treatment") or 0), int(r.get("n_control") or 0)) >= min_group_size
+    ]
     if not records:
         return None
     fig, ax = _figure()

@@ -17,6 +17,13 @@ import pandas as pd
 
 from pipelines.economics.plan import LIST_COLUMNS
 
+#: Columns of the list the page's top rows show (the reason goes in a row below); the rest
+#: of the CSV's context columns (as-of date, model version, list id...) are in the header.
+_NOT_IN_TOP_ROWS = {"reason", "as_of", "model_version", "list_id", "clv", "abc"}
+REPORT_LIST_COLUMNS = tuple(
+    c for c in LIST_COLUMNS if c not in _NOT_IN_TOP_ROWS | {"favorite_product", "last_order_date"}
+)
+
 CSS = """
 body{font-family:-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;margin:0;
  background:#f5f6fa;color:#1f2330;line-height:1.45}
@@ -45,6 +52,28 @@ td.reason{font-size:12px;color:#414657;text-align:left;padding-top:0}
 #top-of-list tr:nth-child(4n+2) td{background:#fafbfd}
 .note{font-size:12.5px;color:#5f6475;margin:8px 0 0}
 .pill{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;color:#fff}
+.data-note{background:#fff8e1;border-left:3px solid #ffb300;padding:6px 10px;color:#4e4a3a}
+ol.note{padding-left:20px}
+footer#sources{font-size:11.5px;color:#5f6475;margin:8px 0 0}
+footer#sources h3{font-size:12px;margin:0 0 4px}footer#sources ul{margin:0;padding-left:18px}
+@media print{
+ @page{size:A4;margin:12mm}
+ body{background:#fff;font-size:11px}
+ main{max-width:none;padding:0}
+ section,.card{box-shadow:none;border:1px solid #d5d8e3}
+ .card,.grid>div,img.figure{break-inside:avoid;page-break-inside:avoid}
+ section{padding:10px 12px;margin:0 0 10px}
+ h2{break-after:avoid}
+ .grid{grid-template-columns:1fr 1fr}
+ img.figure{max-height:75mm;width:auto}
+ table{font-size:10px}
+ tr{break-inside:avoid}
+ a{color:inherit;text-decoration:none}
+ a[href]:after{content:" (" attr(href) ")";font-size:9px}
+ .data-note{background:none}
+ .note{font-size:9.5px}.card .value{font-size:16px}h1{font-size:20px}h2{font-size:15px}
+ footer#sources{font-size:9px}
+}
 """
 
 # Reports rendering problems into the DOM, where a headless browser test can read them.
@@ -100,6 +129,7 @@ def frame_table(
 #: Column headers that read better spelled out.
 _HEADERS = {
     "crr": "CRR",
+    "roi": "ROI",
     "ltv": "LTV (field formula)",
     "model_clv": "model CLV",
     "rule_of_thumb": "rule of thumb",
@@ -124,7 +154,7 @@ def _head_cells(columns: list, text_columns: Collection[str]) -> str:
 
 def list_table(rows: pd.DataFrame, formats: Mapping[str, Any]) -> str:
     """The top of the list: one row of numbers per customer, their reason in a row below."""
-    columns = [c for c in LIST_COLUMNS if c != "reason"]
+    columns = [c for c in REPORT_LIST_COLUMNS if c in rows.columns]
     text_columns = {"customer_id", "status", "channel", "offer", "contact_by"}
     head = _head_cells(columns, text_columns)
     body = []

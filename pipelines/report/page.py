@@ -17,10 +17,12 @@ from typing import Any
 
 import pandas as pd
 
-from features.config import StatusRules, load_feature_config
+from features.config import FeatureConfig, StatusRules, load_feature_config
 from pipelines.economics.channels import ChannelConfig
 from pipelines.economics.money import money
 from pipelines.economics.plan import WinbackPlan
+from pipelines.report.accuracy_section import HeldOut, accuracy_section
+from pipelines.report.campaign_table import campaign_table, small_cells_note
 from pipelines.report.charts import (
     figure_abc_xyz,
     figure_budget_curve,
@@ -30,7 +32,11 @@ from pipelines.report.charts import (
     figure_ltv,
     figure_status_ladder,
 )
+from pipelines.report.header import header_line, sources_footer
 from pipelines.report.html import CHECK_SCRIPT, CSS, card, esc, frame_table, list_table
+from pipelines.report.list_sections import channel_roi_section, reach_section
+from pipelines.report.notes import abc_xyz_rules_text, crr_note, xyz_note
+from pipelines.report.offers_section import offers_section
 from pipelines.report.tables import (
     CRR_ACTIVE_WINDOW_DAYS,
     abc_xyz_matrix,
@@ -40,6 +46,7 @@ from pipelines.report.tables import (
     ltv_by_segment,
     status_by_ladder,
 )
+from pipelines.report.trend import status_by_month_end, trend_section
 
 #: Rows of the list shown at the bottom of the page.
 TOP_ROWS = 25
@@ -61,47 +68,67 @@ def render_report(
     horizon_days: int | None = None,
     sources: Mapping[str, str] | None = None,
     status_rules: StatusRules | None = None,
+    feature_config: FeatureConfig | None = None,
+    list_href: str | None = None,
+    heldout: HeldOut | None = None,
+    heldout_missing: str = "",
+    generated_at: dt.datetime | None = None,
+    data_scientists: str = "",  # HTML of pipelines.report.diagnostics_section
 ) -> str:
     """The whole page as one HTML string. ``winback_list`` is the list the page reports on;
     ``plan`` (for the same scores and config) gives the expected value vs budget curve.
-    ``status_rules``: the thresholds the statuses were computed with (default: those of
-    ``configs/features.yaml``), so the words on the page say what the data used."""
+    ``feature_config`` (default ``configs/features.yaml``; ``status_rules`` overrides its
+    status part): the rules the features were built with, so the words on the page say
+    what the data used, and the sleepers' trend is built with them. ``list_href``: the
+    list file relative to the page; ``heldout``: the scoring version's held-out metrics
+    (else ``heldout_missing`` says why there are none)."""
     cur = config.currency
     as_of = as_of or plan.as_of
     sources = dict(sources or {})
     summary = list_summary(winback_list)
     horizon_words = f"{horizon_days}-day horizon" if horizon_days else "the scorer's horizon"
+    features = feature_config or load_feature_config()
+    rules = status_rules or features.status
     sections = (
-        status_section(scores, status_rules or load_feature_config().status)
-        + cadence_section(scores)
+        status_section(scores, rules)
+        + trend_section(status_by_month_end(transactions, as_of, features), rules)
+        + cadence_section(scores, features, as_of)
         + lost_revenue_section(lost_revenue(scores, config), config, horizon_words)
         + crr_section(crr_by_month(transactions, as_of))
         + ltv_section(ltv_by_segment(scores, config), config)
         + budget_section(plan.curve(), summary, cur)
+        + channel_roi_section(summary, config)
+        + reach_section(scores, winback_list, plan, list_href)
+        + offers_section(winback_list, plan)
         + control_section(plan)
         + "\n"
-        + (campaign_section(campaign_results, cur) if campaign_results else "")
+        + (campaign_section(campaign_results, config) if campaign_results else "")
         + (
             monitoring_section(campaign_results["monitoring"], cur)
             if campaign_results and campaign_results.get("monitoring")
             else ""
         )
+        + accuracy_section(heldout, heldout_missing)
         + list_section(winback_list, summary, config, sources.get("list", ""))
+        + data_scientists
     )
     title = f"Win-back report, {as_of.isoformat()}"
-    subtitle = (
-        f"Scores: {esc(sources.get('scores', 'in memory'))} (model {esc(_model_version(scores))}, "
-        f"{horizon_words}) &middot; transactions: {esc(sources.get('transactions', '-'))} "
-        f"&middot; channels: {esc(sources.get('channels', 'built-in defaults'))}"
+    subtitle = header_line(
+        sources.get("transactions"),
+        as_of,
+        _model_version(scores),
+        horizon_words,
+        generated_at or dt.datetime.now(dt.UTC),
     )
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{esc(title)}</title><style>{CSS}</style></head>
 <body><main>
-<h1>{esc(title)}</h1><p class="subtitle">{subtitle}</p>
+<h1>{esc(title)}</h1>{subtitle}
 <div class="cards">{headline_cards(scores, summary, cur)}</div>
 {sections}
+{sources_footer(sources)}
 </main>{CHECK_SCRIPT}</body></html>
 """
 
@@ -154,7 +181,7 @@ def status_section(scores: pd.DataFrame, rules: StatusRules) -> str:
 <p class="note">{status_rules_text(rules)}</p></div></div></section>"""
 
 
-def cadence_section(scores: pd.DataFrame) -> str:
+def cadence_section(scores: pd.DataFrame, features: FeatureConfig, as_of: dt.date) -> str:
     """How often customers buy, and where the revenue sits (ABC-XYZ)."""
     counts, shares = abc_xyz_matrix(scores)
     return f"""
@@ -163,8 +190,8 @@ def cadence_section(scores: pd.DataFrame) -> str:
 <p class="note">One-time buyers get the median cycle of repeat customers and are not in this
 histogram.</p></div>
 <div>{figure_abc_xyz(counts, shares)}
-<p class="note">A: customers making the top 80% of revenue, B the next 15%, C the last 5%.
-X/Y/Z: coefficient of variation of monthly spend (stable, variable, erratic).</p></div>
+<p class="note">{abc_xyz_rules_text(features.abc, features.xyz)}</p>
+{xyz_note(scores, features.xyz, as_of)}</div>
 </div></section>"""
 
 
@@ -211,6 +238,7 @@ def crr_section(crr: pd.DataFrame) -> str:
                 "E": _count,
                 "N": _count,
                 "crr": lambda v: "-" if pd.isna(v) else f"{v:.1f}%",
+                "returned": _count,
             },
         )
         if len(crr)
@@ -221,8 +249,9 @@ def crr_section(crr: pd.DataFrame) -> str:
 <div class="grid"><div>{figure_crr(crr) if len(crr) else "<p>Not enough months.</p>"}</div>
 <div>{crr_table}
 <p class="note">S: customers on the books at the start of the month, E: at its end, N: new
-customers in the month. On the books = bought in the last {CRR_ACTIVE_WINDOW_DAYS} days.
-Last 12 months shown.</p></div></div></section>"""
+customers in the month, returned: lapsed customers back on the books. On the books = bought
+in the last {CRR_ACTIVE_WINDOW_DAYS} days. Last 12 months shown.</p>
+{crr_note(crr, CRR_ACTIVE_WINDOW_DAYS)}</div></div></section>"""
 
 
 def ltv_section(ltv: pd.DataFrame, config: ChannelConfig) -> str:
@@ -338,14 +367,9 @@ chosen customers, so the comparison is fair.</p></section>"""
 def list_section(
     winback_list: pd.DataFrame, summary: Mapping[str, Any], config: ChannelConfig, source: str
 ) -> str:
-    """Whom to contact: the list's totals, its channel mix and its top rows with reasons."""
+    """Whom to contact: the list's totals and its top rows with reasons (the channel mix is
+    :func:`pipelines.report.list_sections.channel_roi_section`)."""
     cur = config.currency
-    by_channel = summary["by_channel"].copy()
-    by_channel.insert(
-        0,
-        "label",
-        [config.channels[c].label if c in config.channels else c for c in by_channel.index],
-    )
     top_rows = winback_list.sort_values("rank").head(TOP_ROWS)
     list_formats = {
         "p_return_if_contacted": lambda v: f"{v:.0%}",
@@ -361,30 +385,19 @@ def list_section(
 <h2>The win-back list</h2>
 <p><b>{summary["contacts"]:,}</b> contacts, expected cost <b>{money(summary["total_cost"], cur, 0)}
 </b>, expected incremental value <b>{money(summary["total_expected_value"], cur, 0)}</b>
-{esc(source)}.</p>
-{
-        frame_table(
-            by_channel,
-            index_label="channel",
-            text_columns=("label",),
-            formats={
-                "contacts": _count,
-                "cost": lambda v: money(v, cur, 2),
-                "expected_value": lambda v: money(v, cur, 2),
-            },
-            attrs='id="channel-mix"',
-        )
-    }
+{esc(source)}; by channel in "Channel mix and ROI" above.</p>
 <h2 style="margin-top:18px">Top {len(top_rows)}</h2>
 {list_table(top_rows, list_formats)}
 </section>"""
 
 
-def campaign_section(results: Mapping[str, Any], currency: str) -> str:
-    """What the last campaign did: uplift by channel against the control group."""
-    frame = _campaign_table(results, currency)
+def campaign_section(results: Mapping[str, Any], config: ChannelConfig) -> str:
+    """What the last campaign did: uplift by channel against the control group; cells below
+    ``min_campaign_group_size`` are shown as ignored."""
+    minimum = int(config.min_campaign_group_size)
+    frame = campaign_table(results, config.currency, minimum)
     frequency = pd.DataFrame(results.get("frequency", [])).set_index("group")
-    figure = figure_campaign(results) or ""
+    figure = figure_campaign(results, minimum) or ""
     return f"""
 <section id="campaign"><h2>Campaign results</h2>
 <p>Contacts {results.get("first_contact")} to {results.get("last_contact")}:
@@ -408,39 +421,4 @@ replace the prior in new rankings.</p>
 and after it: the campaign's effect is the treated group's change minus the control
 group's.</p></div></div>
 {frame_table(frame, index_label="channel", attrs='id="campaign-table"')}
-</section>"""
-
-
-def _campaign_table(results: Mapping[str, Any], currency: str) -> pd.DataFrame:
-    """One row for all channels, then one per channel, every number already in words."""
-
-    def pct(v: Any) -> str:
-        return "-" if v is None else f"{v:.1%}"
-
-    def ci(v: Any, scale: float = 100.0, unit: str = " pp") -> str:
-        if not v:
-            return "-"
-        return f"[{v[0] * scale:+.1f}, {v[1] * scale:+.1f}]{unit}"
-
-    rows = []
-    for record in [
-        dict(results.get("overall", {}), channel="all channels"),
-        *results.get("by_channel", []),
-    ]:
-        rows.append(
-            {
-                "channel": record.get("channel"),
-                "treated": f"{record.get('n_treatment') or 0:,}",
-                "control": f"{record.get('n_control') or 0:,}",
-                "response (treated)": pct(record.get("response_treatment")),
-                "response (control)": pct(record.get("response_control")),
-                "uplift": "-"
-                if record.get("uplift") is None
-                else f"{record['uplift'] * 100:+.1f} pp",
-                "95% CI (Newcombe)": ci(record.get("uplift_ci")),
-                "spend uplift per contact": money(record.get("spend_uplift"), currency),
-                "spend 95% CI": ci(record.get("spend_uplift_ci"), 1.0, "").replace("+", ""),
-                "measured response rate": pct(record.get("response_rate")),
-            }
-        )
-    return pd.DataFrame(rows).set_index("channel")
+{small_cells_note(results, minimum)}</section>"""

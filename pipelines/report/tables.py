@@ -98,7 +98,9 @@ def crr_by_month(
     S: customers on the books at the start of the month, E: at its end (or at ``as_of`` for
     the last, partial month), N: customers whose first purchase falls in the month. A
     customer is on the books on a day when they bought within the ``active_window_days``
-    before it. The first month has no S and is left out.
+    before it. The first month has no S and is left out. ``returned``: customers on the
+    books at the end who were neither on them at the start nor new, i.e. lapsed customers
+    who came back; they count in E but not in S, which is how CRR can exceed 100%.
     """
     end = pd.Timestamp(as_of)
     tx = transactions.loc[
@@ -108,28 +110,35 @@ def crr_by_month(
     tx = tx[tx["amount"] >= 0]
     days = tx.assign(day=tx["timestamp"].dt.normalize()).drop_duplicates(["customer_id", "day"])
     if days.empty:
-        return pd.DataFrame(columns=["month", "S", "E", "N", "crr"])
+        return pd.DataFrame(columns=["month", "S", "E", "N", "crr", "returned"])
     first = days.groupby("customer_id")["day"].min()
     window = pd.Timedelta(days=int(active_window_days))
     day_values = days["day"].to_numpy()
     customers = days["customer_id"].to_numpy()
 
-    def on_books(day: pd.Timestamp) -> int:
+    def on_books(day: pd.Timestamp) -> set:
         mask = (day_values > (day - window).to_datetime64()) & (day_values <= day.to_datetime64())
-        return int(pd.unique(customers[mask]).size)
+        return set(pd.unique(customers[mask]))
 
     months = pd.period_range(days["day"].min(), end, freq="M")
     rows = []
     for month in months[1:]:
         start = month.start_time.normalize()
         month_end = min(month.end_time.normalize(), end)
-        s = on_books(start - pd.Timedelta(days=1))
-        e = on_books(month_end)
-        n = int(((first >= start) & (first <= month_end)).sum())
+        at_start, at_end = on_books(start - pd.Timedelta(days=1)), on_books(month_end)
+        new = set(first.index[(first >= start) & (first <= month_end)])
+        s, e, n = len(at_start), len(at_end), len(new)
         rows.append(
-            {"month": str(month), "S": s, "E": e, "N": n, "crr": (e - n) / s * 100 if s else np.nan}
+            {
+                "month": str(month),
+                "S": s,
+                "E": e,
+                "N": n,
+                "crr": (e - n) / s * 100 if s else np.nan,
+                "returned": len(at_end - at_start - new),
+            }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["month", "S", "E", "N", "crr", "returned"])
 
 
 def ltv_by_segment(scores: pd.DataFrame, config: ChannelConfig) -> pd.DataFrame:

@@ -169,7 +169,9 @@ def test_rank_and_report_commands(small_scores_path: Path, tmp_path) -> None:
 
 def test_page_is_self_contained(page: str) -> None:
     assert "http://" not in page and "https://" not in page
-    assert not re.search(r"""(?:src|href)\s*=\s*["'](?!data:)""", page)
+    # The one link that is not inline: the list file beside the page (a link, not a resource).
+    links = re.findall(r"""(?:src|href)\s*=\s*["'](?!data:)([^"']*)""", page)
+    assert links == ["winback_list.csv"]
     assert "<link" not in page
     assert page.count('src="data:image/png;base64,') >= 6
 
@@ -250,6 +252,10 @@ def test_report_renders_in_headless_chromium(ranked_and_reported, page: str) -> 
         ).stdout
     body = re.search(r"<body([^>]*)>", dom).group(1)
     assert 'data-rendered="true"' in body
+    # The sections issue 17 added for marketers, rendered.
+    for section in ("sleepers-trend", "channel-roi", "reach", "offers", "accuracy"):
+        assert f'<section id="{section}"' in dom
+    assert '<footer id="sources"' in dom and 'id="report-header"' in dom
     assert f'data-images="{page.count("<img ")}"' in body
     assert 'data-broken-images="0"' in body
     assert "data-js-errors" not in body
