@@ -29,6 +29,9 @@ from models.likelihoods import ConvergenceError, MaximumLikelihoodFit, fit_beta_
 from models.patterns import integer_codes
 
 RFM_COLUMNS = ("frequency", "recency", "T")
+#: The search horizon of the next order date, in days: beyond two years a date is no
+#: forecast a win-back decision can use, and the scores' horizon is months.
+NEXT_ORDER_MAX_DAYS = 730.0
 
 
 class _BetaGeoFamilyModel(LifetimesParameterErrors, MaximumLikelihoodModel):
@@ -239,13 +242,39 @@ class _BetaGeoFamilyModel(LifetimesParameterErrors, MaximumLikelihoodModel):
         p_alive = self.conditional_probability_alive(frequency, recency, T)
         return self._days_to_next_purchase(p_alive, frequency, T, probability, max_days)
 
+    def median_days_to_next_purchase(
+        self,
+        frequency: ArrayLike,
+        recency: ArrayLike,
+        T: ArrayLike,
+        max_days: float = NEXT_ORDER_MAX_DAYS,
+    ) -> np.ndarray:
+        """Median days to the next purchase, given that the customer buys again.
+
+        Why conditional: :meth:`expected_days_to_next_purchase` at 0.5 has no answer for
+        anyone whose P(alive) is below 0.5 (three in four CDNOW customers), although the
+        model knows *when* they would buy. An active customer always buys again here (drop
+        out happens only right after a purchase) and a dropped-out one never does, so
+        "buys again" is "alive at T", whose next purchase time is Lomax: ``λ ~ Gamma(r+x,
+        rate=α+T)`` and ``P(t) = 1 - (1 + t/(α+T))^-(r+x)``, with median ``(α+T)
+        (2^(1/(r+x)) - 1)``, in closed form. P(alive) cancels: it says *whether*
+        (``p_alive``, ``p_dormant``), this says *when*.
+
+        NaN where that median is beyond ``max_days`` (mostly one-time buyers, whose
+        conditional median under BG/NBD is years away: their rate's posterior is spread
+        thin) and where P(alive) is 0 to double precision (no future to condition on).
+        """
+        frequency, recency, T = _floats(frequency, recency, T)
+        p_alive = self.conditional_probability_alive(frequency, recency, T)
+        return self._median_days_if_buying_again(p_alive, frequency, T, max_days)
+
     def predict(self, features: pd.DataFrame, horizon_days: float = 90.0) -> pd.DataFrame:
         """Per-customer scores over the next ``horizon_days``, indexed like ``features``.
 
         ``p_alive``: P(still active). ``p_dormant``: P(no purchase within the horizon).
-        ``expected_purchases``: within the horizon. ``days_to_next_order``: days until the
-        next purchase has become at least as likely as not
-        (:meth:`expected_days_to_next_purchase`; NaN if never, or not within 730 days).
+        ``expected_purchases``: within the horizon. ``days_to_next_order``: the median
+        days to the next purchase given that there is one
+        (:meth:`median_days_to_next_purchase`; NaN beyond 730 days or when P(alive) is 0).
         """
         frequency, recency, T = rfm_arrays(features)
         p_alive = self.conditional_probability_alive(frequency, recency, T)
@@ -256,7 +285,7 @@ class _BetaGeoFamilyModel(LifetimesParameterErrors, MaximumLikelihoodModel):
                 "p_alive": p_alive,
                 "p_dormant": 1.0 - p_alive * purchase,
                 "expected_purchases": expected,
-                "days_to_next_order": self._days_to_next_purchase(p_alive, frequency, T),
+                "days_to_next_order": self._median_days_if_buying_again(p_alive, frequency, T),
             },
             index=features.index,
         )
@@ -283,6 +312,17 @@ class _BetaGeoFamilyModel(LifetimesParameterErrors, MaximumLikelihoodModel):
         with np.errstate(divide="ignore", invalid="ignore"):
             days = (alpha + T) * np.expm1(-np.log1p(-probability / p_alive) / (r + frequency))
         return np.where((probability < p_alive) & (days <= max_days), days, np.nan)
+
+    def _median_days_if_buying_again(
+        self,
+        p_alive: np.ndarray,
+        frequency: np.ndarray,
+        T: np.ndarray,
+        max_days: float = NEXT_ORDER_MAX_DAYS,
+    ) -> np.ndarray:
+        r, alpha, _, _ = self._fitted_params()
+        days = (alpha + T) * np.expm1(np.log(2.0) / (r + frequency))
+        return np.where((p_alive > 0.0) & (days <= max_days), days, np.nan)
 
     def _weighted_expected_purchases(
         self,

@@ -60,8 +60,12 @@ class BTYDModel:
         """Scores per customer, indexed like ``features``.
 
         ``as_of`` is the date the features' ``T`` runs to. ``p_dormant`` is P(no purchase in
-        the next ``horizon_days``); ``expected_next_order_date`` is the first day by which
-        the customer has bought again with probability 0.5 (NaT if not within two years);
+        the next ``horizon_days``); ``expected_next_order_date`` is the first day by which,
+        *if* the customer buys again, they have done so with probability 0.5 (the median
+        next purchase day given that there is one; ``median_days_to_next_purchase`` of the
+        transaction model). ``p_alive`` / ``p_dormant`` say whether, this says when. NaT
+        where that median is more than two years away (BG/NBD and MBG/NBD: one-time buyers
+        of long standing) or P(alive) is 0 to double precision;
         ``predicted_spend`` is the expected purchases in the horizon times the expected
         value per purchase; ``clv`` is the discounted expected profit over ``clv_months``.
         """

@@ -20,8 +20,9 @@ from typing import ClassVar, Self
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
+from scipy.special import hyp2f1
 
-from models.bgnbd import rfm_arrays
+from models.bgnbd import NEXT_ORDER_MAX_DAYS, rfm_arrays
 from models.estimator import MaximumLikelihoodModel, convergence_error
 from models.likelihoods import ConvergenceError, MaximumLikelihoodFit
 from models.pareto_nbd_likelihood import fit_pareto_nbd, log_alive_odds_terms
@@ -174,10 +175,35 @@ class ParetoNBDModel(MaximumLikelihoodModel):
                 "expected_purchases": self.conditional_expected_number_of_purchases_up_to_time(
                     horizon_days, frequency, recency, T
                 ),
-                "days_to_next_order": self.expected_days_to_next_purchase(frequency, recency, T),
+                "days_to_next_order": self.median_days_to_next_purchase(frequency, recency, T),
             },
             index=features.index,
         )
+
+    def median_days_to_next_purchase(
+        self,
+        frequency: ArrayLike,
+        recency: ArrayLike,
+        T: ArrayLike,
+        max_days: float = NEXT_ORDER_MAX_DAYS,
+    ) -> np.ndarray:
+        """Median days to the next purchase, given that the customer buys again (as
+        :meth:`models.bgnbd.BetaGeoModel.median_days_to_next_purchase`, whose docstring
+        says why conditional).
+
+        Dead customers never buy, so "buys again" is "alive at T and buys before dying";
+        given alive, ``λ ~ Gamma(r+x, rate=α+T)`` and ``μ ~ Gamma(s, rate=β+T)`` are
+        independent (the history's likelihood is ``λ^x e^{-(λ+μ)T}``), so P(alive) cancels
+        and the answer depends on ``(x, T)`` only: solved per unique pair with
+        :func:`_median_days_if_alive`. NaN beyond ``max_days`` and where P(alive) is 0 to
+        double precision.
+        """
+        frequency, recency, T = _floats(frequency, recency, T)
+        p_alive = self.conditional_probability_alive(frequency, recency, T)
+        pattern_of_row, (x, age), shape = _unique_rows(frequency, T)
+        median = _median_days_if_alive(self._fitted_params(), x, age, max_days)
+        days = median[pattern_of_row].reshape(shape)
+        return np.where(p_alive > 0.0, days, np.nan)
 
     def expected_days_to_next_purchase(
         self,
@@ -265,6 +291,59 @@ def _unique_rows(*columns: ArrayLike) -> tuple[np.ndarray, list[np.ndarray], tup
         unique_codes = [codes for codes, _ in encoded]
     values = [v[codes] for (_, v), codes in zip(encoded, unique_codes, strict=True)]
     return row_of, values, arrays[0].shape
+
+
+def _buys_before_dying(A: np.ndarray, s: float, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``E[λ/(λ+μ)]`` for ``λ ~ Gamma(A, rate=a)``, ``μ ~ Gamma(s, rate=b)`` independent:
+    the probability that the next event of "buy" and "die" is a purchase.
+
+    With ``B = aλ / (aλ + bμ) ~ Beta(A, s)``, ``λ/(λ+μ) = B / (1 - (1 - a/b)(1 - B))``;
+    size-biasing by ``B`` gives ``A/(A+s) 2F1(1, s; A+s+1; 1 - a/b)``, a sum of positive
+    terms (no cancellation) that scipy evaluates for any ``a/b``.
+    """
+    return A / (A + s) * hyp2f1(1.0, s, A + s + 1.0, 1.0 - a / b)
+
+
+def _median_days_if_alive(
+    params: Sequence[float], x: np.ndarray, T: np.ndarray, max_days: float
+) -> np.ndarray:
+    """Per ``(x, T)``: the t with ``G(t) = G(∞) / 2``, G the probability of a purchase in
+    ``(T, T+t]`` for a customer alive at T; NaN if beyond ``max_days``.
+
+    ``G(t) = h(a, b) - S(t) h(a+t, b+t)`` with ``S(t) = (a/(a+t))^A (b/(b+t))^s``, ``h``
+    :func:`_buys_before_dying`, ``a = α+T``, ``b = β+T``, ``A = r+x``: buying first, minus
+    buying first but after t (tilting the Gammas by ``e^{-(λ+μ)t}``). Its derivative
+    ``S(t) A/(a+t)`` needs no hypergeometric function, so Newton's method on ``ln t``,
+    kept inside a bisection bracket, converges in a few steps.
+    """
+    r, _, s, _ = params
+    A, a, b = r + x, params[1] + T, params[3] + T
+    half = 0.5 * _buys_before_dying(A, s, a, b)
+
+    def gap(t: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """G(t) - G(∞)/2 and its derivative in ln t, for the pairs ``rows``."""
+        survive = np.exp(-A[rows] * np.log1p(t / a[rows]) - s * np.log1p(t / b[rows]))
+        later = _buys_before_dying(A[rows], s, a[rows] + t, b[rows] + t)
+        return half[rows] - survive * later, t * survive * A[rows] / (a[rows] + t)
+
+    solution = np.full(len(x), np.nan)
+    rows = np.flatnonzero(gap(np.full(len(x), float(max_days)), np.arange(len(x)))[0] >= 0.0)
+    low = np.full(len(rows), np.log(1e-9))
+    high = np.full(len(rows), np.log(max_days))
+    log_t = (low + high) / 2.0
+    for _ in range(100):
+        if len(rows) == 0:
+            break
+        excess, slope = gap(np.exp(log_t), rows)
+        low, high = np.where(excess < 0, log_t, low), np.where(excess < 0, high, log_t)
+        done = (np.abs(excess) <= 1e-12 * half[rows]) | (high - low < 1e-12)
+        solution[rows[done]] = np.exp(log_t[done])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = log_t - excess / slope
+        inside = (newton > low) & (newton < high)
+        log_t = np.where(inside, newton, (low + high) / 2.0)
+        rows, low, high, log_t = rows[~done], low[~done], high[~done], log_t[~done]
+    return solution
 
 
 def _expected_time_alive(t: np.ndarray, s: float, scale: np.ndarray | float) -> np.ndarray:

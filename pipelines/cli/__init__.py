@@ -6,6 +6,7 @@ One module per group of commands, each a Typer app merged into this root app:
 * :mod:`~pipelines.cli.data` -- ``features``;
 * :mod:`~pipelines.cli.modelling` -- ``evaluate``, ``train``, ``score``, ``promote``;
 * :mod:`~pipelines.cli.models` -- ``models list``, ``models show``;
+* :mod:`~pipelines.cli.forecast` -- ``forecast``, a cohort of new customers;
 * :mod:`~pipelines.cli.decisions` -- ``rank``;
 * :mod:`~pipelines.cli.campaign` -- ``campaign import``, ``campaign learn``, ``campaign predict``;
 * :mod:`~pipelines.cli.report` -- ``report``;
@@ -22,7 +23,17 @@ from __future__ import annotations
 
 import typer
 
-from pipelines.cli import campaign, data, decisions, demo, modelling, models, report, serve
+from pipelines.cli import (
+    campaign,
+    data,
+    decisions,
+    demo,
+    forecast,
+    modelling,
+    models,
+    report,
+    serve,
+)
 
 app = typer.Typer(
     name="winback",
@@ -36,7 +47,7 @@ app = typer.Typer(
     rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
-for group in (demo, data, modelling, models, decisions, campaign, report, serve):
+for group in (demo, data, modelling, models, forecast, decisions, campaign, report, serve):
     app.add_typer(group.app)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -326,7 +326,7 @@ def test_predict_is_indexed_like_features_and_agrees_with_the_methods(
         rtol=1e-12,
     )
     np.testing.assert_array_equal(
-        scores["days_to_next_order"], model.expected_days_to_next_purchase(x, t_x, T)
+        scores["days_to_next_order"], model.median_days_to_next_purchase(x, t_x, T)
     )
 
 

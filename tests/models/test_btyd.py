@@ -82,15 +82,19 @@ def test_scores_are_the_component_models_closed_forms(
 def test_next_order_date_is_the_first_day_the_median_is_reached(
     model: BTYDModel, features: pd.DataFrame
 ) -> None:
+    """The median given a next purchase (models/test_next_order_date.py checks it against
+    simulation): defined for every repeat buyer of CDNOW; the 51% one-time buyers have
+    BG/NBD medians years away (undefined), where the unconditional median left 75% empty."""
     scores = model.predict(features, AS_OF)
-    days = model.transaction_model_.expected_days_to_next_purchase(
+    days = model.transaction_model_.median_days_to_next_purchase(
         *(features[c] for c in ("frequency", "recency", "T"))
     )
     dates = scores["expected_next_order_date"]
     np.testing.assert_array_equal(dates.isna(), np.isnan(days))
     offsets = (dates[~np.isnan(days)] - AS_OF).dt.days.to_numpy()
     np.testing.assert_array_equal(offsets, np.ceil(days[~np.isnan(days)]))
-    assert dates.notna().sum() > 1_000
+    assert dates[features["frequency"] > 0].notna().all()
+    assert dates.notna().mean() > 0.45
 
 
 @pytest.mark.parametrize(
