@@ -27,6 +27,7 @@ from features.sql import FEATURE_COLUMNS
 from features.table import to_date
 from models.boosting import DormancyClassifier, SpendRegressor, design_matrix
 from models.btyd import BTYDModel
+from models.predictive_intervals import INTERVAL_COLUMNS, PredictiveIntervals
 
 SCORE_COLUMNS = (
     "customer_id",
@@ -38,7 +39,12 @@ SCORE_COLUMNS = (
     "expected_next_order_date",
     "status",
     "model_version",
+    # 90% intervals (models/predictive_intervals.py): after the original columns, so that
+    # readers of the first nine by position see the same table.
+    *INTERVAL_COLUMNS,
 )
+#: How the score intervals are drawn: fixed, so that scores are deterministic.
+SCORE_INTERVALS = PredictiveIntervals(n_draws=200, seed=0)
 
 
 @dataclass
@@ -78,6 +84,9 @@ class WinbackScorer:
         scores["expected_next_order_date"] = btyd["expected_next_order_date"].to_numpy()
         scores["status"] = indexed["status"].to_numpy()
         scores["model_version"] = str(model_version)
+        intervals = SCORE_INTERVALS.predict(self.btyd, indexed, self.horizon_days)
+        for column in INTERVAL_COLUMNS:
+            scores[column] = intervals[column].to_numpy()
         rest = [c for c in FEATURE_COLUMNS if c not in scores.columns]
         scores = pd.concat([scores, indexed[rest]], axis=1)
         return scores.reset_index(drop=True)

@@ -74,7 +74,8 @@ def score_from_row(row: dict[str, Any], source: str, as_of: dt.date) -> Customer
         source=source,
         as_of=as_of,
         model_version=str(plain.get("model_version") or ""),
-        **{name: plain[name] for name in SCORE_FIELDS},
+        # .get: snapshots scored before the interval columns existed lack them (None).
+        **{name: plain.get(name) for name in SCORE_FIELDS},
         features=CustomerFeatures(**{name: plain[name] for name in FEATURE_FIELDS}),
     )
 

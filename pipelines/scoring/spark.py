@@ -51,6 +51,12 @@ COMPUTED_SCORE_TYPES: dict[str, str] = {
     "clv": "double",
     "expected_next_order_date": "timestamp_ntz",
     "model_version": "string",
+    "purchases_p05": "bigint",
+    "purchases_p95": "bigint",
+    "btyd_p_dormant_p05": "double",
+    "btyd_p_dormant_p95": "double",
+    "clv_p05": "double",
+    "clv_p95": "double",
 }
 
 
@@ -68,7 +74,7 @@ def scores_schema() -> str:
     years); everything else is a nullable string, as a pandas object column may hold None.
     """
     return ", ".join(
-        f"`{name}` {spark_type(name)}" + (" NOT NULL" if name in INTEGER_COLUMNS else "")
+        f"`{name}` {spark_type(name)}" + (" NOT NULL" if spark_type(name) == "bigint" else "")
         for name in scored_columns()
     )
 
