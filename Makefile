@@ -14,7 +14,7 @@ VENV := .venv
 export BENTOML_DO_NOT_TRACK := true
 export MPLBACKEND := Agg
 
-.PHONY: demo test lint bench bench-small bench-decisions serve clean help
+.PHONY: demo test lint bench bench-small bench-decisions bento serve clean help
 
 help:
 	@echo "make demo   - run winback end to end on the bundled CDNOW data (outputs in out/)"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench  - benchmarks against the reference implementation (benchmarks/RESULTS.md)"
 	@echo "make bench-small - the same at 20k customers, a quick smoke run"
 	@echo "make bench-decisions - learned uplift lists vs the oracle on the simulator (benchmarks/DECISIONS.md)"
+	@echo "make bento  - package the service as a Bento serving the champion's version, pinned"
 
 $(TOOLS)/bin/uv:
 	$(PYTHON) -m venv $(TOOLS)
@@ -40,6 +41,9 @@ test: $(VENV)/.synced
 
 lint: $(VENV)/.synced
 	$(VENV)/bin/ruff check .
+
+bento: $(VENV)/.synced | $(UV)
+	$(VENV)/bin/python -m serving.bento_build
 
 bench: $(VENV)/.synced
 	$(VENV)/bin/python -m benchmarks.run --size full

@@ -32,7 +32,8 @@ from serving.openapi_models import (
     referenced_components,
     to_openapi_30,
 )
-from serving.schemas import MAX_BODY_BYTES, MAX_RANK_LIMIT, Problem
+from serving.rank_schemas import RankResponse
+from serving.schemas import MAX_BODY_BYTES, MAX_RANK_LIMIT, Problem, ScoreResponse
 
 #: The documentation paths this module answers (public: see serving.auth).
 DOCS_PATHS = frozenset({"/", "/docs.json"})
@@ -182,6 +183,15 @@ def package_version() -> str:
         return metadata.version("winback")
     except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare copy
         return "unknown"
+
+
+def operation_models(service: Any) -> dict[str, tuple[type[BaseModel], type[BaseModel]]]:
+    """The request model BentoML built from each POST endpoint's signature, and the
+    response model it returns, of the service class ``service``."""
+    return {
+        "/score": (service.apis["score"].input_spec, ScoreResponse),
+        "/rank": (service.apis["rank"].input_spec, RankResponse),
+    }
 
 
 def _problem_response(status: int) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from features.errors import WinbackError  # noqa: E402
 from serving.auth import APIKeyMiddleware  # noqa: E402
 from serving.connections import LoadSheddingMiddleware, install_connection_guards  # noqa: E402
 from serving.http import RequestGuardMiddleware, ValidationLogFilter  # noqa: E402
-from serving.openapi import DocsMiddleware  # noqa: E402
+from serving.openapi import DocsMiddleware, operation_models  # noqa: E402
 from serving.rank_schemas import (  # noqa: E402
     Budget,
     ChannelCosts,
@@ -451,13 +451,7 @@ install_connection_guards(service_settings().header_timeout, service_settings().
 # in-flight limit answers 503 rather than queueing an authenticated, valid request.
 WinbackService.add_asgi_middleware(APIKeyMiddleware)
 WinbackService.add_asgi_middleware(RequestGuardMiddleware)
-WinbackService.add_asgi_middleware(
-    DocsMiddleware,
-    models={
-        "/score": (WinbackService.apis["score"].input_spec, ScoreResponse),
-        "/rank": (WinbackService.apis["rank"].input_spec, RankResponse),
-    },
-)
+WinbackService.add_asgi_middleware(DocsMiddleware, models=operation_models(WinbackService))
 WinbackService.add_asgi_middleware(
     LoadSheddingMiddleware, max_in_flight=service_settings().max_in_flight
 )
