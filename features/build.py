@@ -85,4 +85,3 @@ def build_features(
         net_spend=float(net_spend),
         excluded_spend=float(excluded_spend),
     )
-

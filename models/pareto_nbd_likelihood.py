@@ -197,6 +197,12 @@ class ParetoNBDNegativeLogLikelihood(_MeanNegativeLogLikelihood):
         self.recency_pair_x, self.recency_pair_y = self.x[tx_pair_x], self.recency[tx_pair_t]
 
     def __call__(self, log_params: np.ndarray) -> tuple[float, np.ndarray]:
+        # The line search probes steps whose parameters overflow (inf - inf): it reads the
+        # non-finite value as "too far" and backtracks, so the warning says nothing to a user.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._value_and_gradient(log_params)
+
+    def _value_and_gradient(self, log_params: np.ndarray) -> tuple[float, np.ndarray]:
         params = np.exp(log_params)
         r, alpha, s, beta = params
         x = self.x

@@ -38,7 +38,7 @@ DEMO_AS_OF = "1998-06-30"
 #: The demo's budget (expected cost of contacts and offers, in the channels' currency).
 DEMO_BUDGET = 1000.0
 #: Progress steps of :func:`run_demo` besides the training run's own.
-DEMO_STEPS = 8
+DEMO_STEPS = 10
 
 
 @dataclass

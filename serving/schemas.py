@@ -247,19 +247,47 @@ class CustomerScore(BaseModel):
         "in /metadata)."
     )
     p_alive: float = Field(
-        description="BG/NBD probability that the customer is still active. It is 1.0 for a "
-        "customer with one purchase day by the model's construction (BG/NBD lets customers "
-        "drop out only right after a repeat purchase), so for one-time buyers read p_dormant, "
-        "the model's probability of no purchase in the horizon; Pareto/NBD (`winback evaluate "
-        "--models pareto_nbd`) gives them a P(alive) below 1."
+        description="Probability that the customer is still active, from the transaction "
+        "model training chose (BG/NBD, MBG/NBD or Pareto/NBD: the lowest out-of-time Brier). "
+        "Under BG/NBD it is 1.0 for a customer with one purchase day by that model's "
+        "construction; decisions use p_dormant, the probability of no purchase in the horizon."
     )
     expected_purchases: float = Field(description="BTYD expected purchase days within the horizon.")
     predicted_spend: float = Field(description="Predicted spend within the horizon.")
     clv: float = Field(description="BTYD customer lifetime value.")
     expected_next_order_date: dt.date | None = Field(
-        description="Date by which the next purchase is expected, if the model gives one."
+        description="Median date of the next purchase, given that the customer buys again: "
+        "if they order again, they have done so by this date with probability 0.5. Whether "
+        "they order at all is p_alive / p_dormant. Null where that median is more than two "
+        "years after the as-of date (under BG/NBD, long-silent one-time buyers: about half "
+        "of CDNOW's customers) or where p_alive is 0."
     )
     status: str = Field(description="new, active, at_risk, sleeping or lost.")
+    purchases_p05: int | None = Field(
+        default=None,
+        description="Lower bound of the 90% prediction interval of the customer's purchase "
+        "days within the horizon (at most 5% below it; parameter uncertainty included). "
+        "None for snapshots scored before intervals existed.",
+    )
+    purchases_p95: int | None = Field(
+        default=None,
+        description="Upper bound of that interval: the interval holds at least 90% of the "
+        "predictive probability.",
+    )
+    btyd_p_dormant_p05: float | None = Field(
+        default=None,
+        description="5% bound of the BTYD probability of no purchase in the horizon over "
+        "the parameters' uncertainty (the BTYD's, not the XGBoost p_dormant above).",
+    )
+    btyd_p_dormant_p95: float | None = Field(
+        default=None, description="95% bound of the same BTYD probability."
+    )
+    clv_p05: float | None = Field(
+        default=None,
+        description="5% bound of the expected CLV over the parameters' uncertainty (not the "
+        "spread of what the customer will actually spend).",
+    )
+    clv_p95: float | None = Field(default=None, description="95% bound of the expected CLV.")
     features: CustomerFeatures = Field(description="The features behind the scores.")
 
 

@@ -159,6 +159,13 @@ def train(
         ),
     ] = None,
     penalizer: PenalizerOption = 0.0,
+    transaction_model: Annotated[
+        str,
+        typer.Option(
+            help="BTYD model behind p_alive, expected purchases and CLV: bgnbd, mbgnbd, "
+            "pareto_nbd, or auto (the lowest out-of-time Brier at the newest snapshot).",
+        ),
+    ] = "auto",
 ) -> None:
     """Train XGBoost on time-split snapshots, log the run to MLflow, register it.
 
@@ -172,6 +179,7 @@ def train(
     """
     from features.config import load_feature_config
     from pipelines.training.fit import TrainingSettings
+    from pipelines.training.model_choice import validate_transaction_model
     from pipelines.training.run import run_training
 
     settings = TrainingSettings(
@@ -179,9 +187,10 @@ def train(
         snapshot_step_days=snapshot_step_days,
         max_snapshots=max_snapshots,
         penalizer_coef=penalizer,
+        transaction_model=validate_transaction_model(transaction_model),
     )
     feature_config = load_feature_config(config)
-    with stage_progress(6 + 2 * max_snapshots) as progress:
+    with stage_progress(8 + 2 * max_snapshots) as progress:
         advance(progress, "reading and validating transactions")
         loaded = load_for_command(
             transactions,
@@ -208,6 +217,9 @@ def train(
             f"marked {len(orphans)} interrupted training run(s) failed: " + ", ".join(orphans),
             highlight=False,
         )
+    choice = getattr(outcome.report, "model_choice", None)
+    if choice is not None:
+        console.print(f"transaction model: {choice.reason}", highlight=False)
     verdict = "[green]promoted to champion[/green]" if outcome.promoted else "[yellow]not promoted"
     console.print(f"registered winback v{outcome.version} (run {outcome.run_id}): {verdict}")
     console.print(f"reason: {outcome.reason}", highlight=False)

@@ -130,9 +130,7 @@ def _contact_times(raw: pd.Series, source: str) -> pd.Series:
             "dates as YYYY-MM-DD (or YYYY-MM-DD HH:MM)"
         )
     with_offset = text.str.contains(_OFFSET, regex=True)
-    contacted = pd.to_datetime(
-        raw, errors="coerce", format="mixed", utc=bool(with_offset.any())
-    )
+    contacted = pd.to_datetime(raw, errors="coerce", format="mixed", utc=bool(with_offset.any()))
     bad_date = contacted.isna()
     if bad_date.any():
         value = raw[bad_date].iloc[0]

@@ -63,7 +63,7 @@ MODEL_CANDIDATES: dict[str, Callable[[float], Candidate]] = {
         TrainingSettings(penalizer_coef=penalizer_coef)
     ),
 }
-DEFAULT_MODELS = ("bgnbd", "mbgnbd")
+DEFAULT_MODELS = ("bgnbd", "mbgnbd", "pareto_nbd")
 
 
 def default_candidates(

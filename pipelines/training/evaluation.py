@@ -112,6 +112,9 @@ class EvaluationResult:
     #: Per-candidate predictions and the labels, for plots; not part of the JSON.
     predictions: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
     labels: pd.DataFrame | None = field(default=None, repr=False)
+    #: The feature table at the cutoff every candidate saw (the BTYD diagnostics' calibration
+    #: period, :mod:`pipelines.training.diagnostics`); not part of the JSON.
+    features: pd.DataFrame | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -162,6 +165,7 @@ def evaluate(
         dormant_share=float(labels["dormant"].mean()),
         actual_spend=float(labels["future_spend"].sum()),
         labels=labels,
+        features=features,
     )
     for candidate in candidates:
         on_step(f"scoring {candidate.name}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -30,6 +30,12 @@ from models.btyd import BTYDModel
 from models.likelihoods import ConvergenceError
 from models.scorer import WinbackScorer
 from pipelines.training.evaluation import window_labels
+from pipelines.training.model_choice import (
+    AUTO,
+    ModelChoice,
+    choose_transaction_model,
+    validate_transaction_model,
+)
 
 logger = logging.getLogger(__name__)
 #: The penalizer a fit without one is retried with when it does not converge.
@@ -44,7 +50,9 @@ class TrainingSettings:
     snapshot_step_days: int = 14
     max_snapshots: int = 12
     min_history_days: int = 45
-    transaction_model: str = "bgnbd"
+    #: BG/NBD, MBG/NBD, Pareto/NBD by name, or "auto": chosen out of time at the newest
+    #: snapshot (pipelines.training.model_choice).
+    transaction_model: str = AUTO
     #: L2 penalizer of the BTYD fits (lifetimes' ``penalizer_coef``); 0 = maximum likelihood.
     penalizer_coef: float = 0.0
     dormancy_params: dict[str, Any] = field(default_factory=dict)
@@ -79,15 +87,25 @@ def snapshot_dates(
     return dates
 
 
+def snapshot_features(
+    history: pd.DataFrame, snapshot: dt.date, config: FeatureConfig
+) -> pd.DataFrame:
+    """Features of every customer known at ``snapshot`` (indexed by customer_id)."""
+    past = history[history["timestamp"].dt.normalize() <= pd.Timestamp(snapshot)]
+    return build_features(past, snapshot, config).features.set_index("customer_id")
+
+
 def snapshot_examples(
     history: pd.DataFrame,
     snapshot: dt.date,
     settings: TrainingSettings,
     config: FeatureConfig,
+    features: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Design matrix and labels of every customer known at ``snapshot``."""
-    past = history[history["timestamp"].dt.normalize() <= pd.Timestamp(snapshot)]
-    features = build_features(past, snapshot, config).features.set_index("customer_id")
+    """Design matrix and labels of every customer known at ``snapshot`` (``features``:
+    that snapshot's, if already built). ``settings.transaction_model`` is a model name."""
+    if features is None:
+        features = snapshot_features(history, snapshot, config)
     btyd = fit_btyd(features, settings.transaction_model, settings.penalizer_coef)
     matrix = design_matrix(
         features, btyd.predict(features, pd.Timestamp(snapshot), settings.horizon_days)
@@ -139,6 +157,8 @@ class TrainingReport:
     #: The as-of feature table the BTYD models were fitted on (indexed by customer_id),
     #: kept so that the MLflow run's SHAP plot does not rebuild it.
     as_of_features: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+    #: The out-of-time comparison of transaction models, when the settings asked for it.
+    model_choice: ModelChoice | None = None
 
 
 def train_scorer(
@@ -161,10 +181,24 @@ def train_scorer(
             "window(s); training needs 2 (one to fit, one to calibrate): use a later as-of "
             "date or a shorter --horizon-days"
         )
+    newest = snapshot_features(history, dates[0], config)
+    choice = None
+    if validate_transaction_model(settings.transaction_model) == AUTO:
+        on_step(f"choosing the transaction model on the window after {dates[0]}")
+        labels = window_labels(history, newest.index, dates[0], settings.horizon_days)
+        choice = choose_transaction_model(
+            newest,
+            labels["dormant"],
+            dates[0],
+            settings.horizon_days,
+            lambda features, name: fit_btyd(features, name, settings.penalizer_coef),
+        )
+        settings = replace(settings, transaction_model=choice.winner)
     examples = []
     for snapshot in dates:
         on_step(f"snapshot {snapshot}: features, BTYD, labels")
-        examples.append(snapshot_examples(history, snapshot, settings, config))
+        prebuilt = newest if snapshot == dates[0] else None
+        examples.append(snapshot_examples(history, snapshot, settings, config, prebuilt))
     calibration, training = examples[0], pd.concat(examples[1:])
     matrix_columns = [
         c for c in training.columns if c not in ("dormant", "future_spend", "snapshot")
@@ -190,6 +224,7 @@ def train_scorer(
         spend=spend,
         horizon_days=settings.horizon_days,
         trained_as_of=as_of,
+        metadata={} if choice is None else {"transaction_model_choice": choice.to_dict()},
     )
     report = TrainingReport(
         as_of=as_of,
@@ -198,5 +233,6 @@ def train_scorer(
         n_training_examples=len(training),
         n_calibration_examples=len(calibration),
         as_of_features=features,
+        model_choice=choice,
     )
     return scorer, report

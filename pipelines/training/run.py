@@ -86,6 +86,7 @@ def run_training(
         xgboost_candidate(settings, on_trained=held_out.append),
         btyd_candidate("bgnbd", settings.penalizer_coef),
         btyd_candidate("mbgnbd", settings.penalizer_coef),
+        btyd_candidate("pareto_nbd", settings.penalizer_coef),
     ]
     evaluation = evaluate(
         history,
@@ -124,6 +125,7 @@ def run_training(
         # Six significant digits are what a held-out metric can tell; the decision uses
         # the unrounded numbers.
         mlflow.log_metrics({k: float(f"{v:.6g}") for k, v in metrics.items()})
+        _log_model_choice(mlflow, report)
         log_training_data(mlflow, history, loaded.report.source, fingerprint["sha256"])
         _log_artifacts(mlflow, evaluation, scorer, report.as_of_features, as_of)
         promotion.log_heldout_scorer(mlflow, held_out[0])
@@ -143,6 +145,26 @@ def run_training(
             reason,
         )
     return TrainingOutcome(run_id, version, promoted, reason, evaluation, report, orphans)
+
+
+def _log_model_choice(mlflow: Any, report: TrainingReport) -> None:
+    """The transaction-model comparison of the final fit: the winner as a parameter, each
+    model's Brier and AUC on the newest snapshot's window as ``choice.<model>.<metric>``,
+    and the table as ``model_choice.json``."""
+    choice = report.model_choice
+    if choice is None:
+        return
+    mlflow.log_param("transaction_model.chosen", choice.winner)
+    mlflow.set_tag("transaction_model", choice.winner)
+    mlflow.log_metrics(
+        {
+            f"choice.{name}.{metric}": float(f"{value:.6g}")
+            for name, row in choice.table.items()
+            for metric, value in row.items()
+            if isinstance(value, float) and value == value  # NaN AUC: one class only
+        }
+    )
+    mlflow.log_dict(choice.to_dict(), "model_choice.json")
 
 
 def _decide_and_record(
@@ -200,4 +222,10 @@ def _log_artifacts(
         plot_calibration(evaluation, out / "calibration.png")
         plot_gains(evaluation, out / "gains.png")
         plot_importance(importance, shap_mean_abs, out / "importance.png")
+        # lifetimes' BTYD diagnostics (pipelines/training/diagnostics.py): evaluation/diagnostics/
+        from pipelines.training.diagnostics import write_diagnostics
+
+        write_diagnostics(
+            out / "diagnostics", scorer.btyd, features, evaluation, scorer.horizon_days
+        )
         mlflow.log_artifacts(str(out), artifact_path="evaluation")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -40,8 +41,9 @@ def test_snapshot_features_ignore_everything_after_the_snapshot(cdnow_transactio
     beyond = altered["timestamp"] > window_end
     altered = altered[~beyond]  # ...and everything after the label window disappears
 
-    original = snapshot_examples(cdnow_transactions, snapshot, FAST, FeatureConfig())
-    changed = snapshot_examples(altered, snapshot, FAST, FeatureConfig())
+    settings = replace(FAST, transaction_model="bgnbd")  # examples need a model, not "auto"
+    original = snapshot_examples(cdnow_transactions, snapshot, settings, FeatureConfig())
+    changed = snapshot_examples(altered, snapshot, settings, FeatureConfig())
     inputs = [c for c in original.columns if c not in ("dormant", "future_spend")]
     pd.testing.assert_frame_equal(original[inputs], changed[inputs])  # inputs: identical
     pd.testing.assert_series_equal(original["dormant"], changed["dormant"])
