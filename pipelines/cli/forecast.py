@@ -22,6 +22,7 @@ from pipelines.cli.options import (
     DelimiterOption,
     EncodingOption,
     IdFormatOption,
+    ModelVersionOption,
     read_options,
     user_errors_exit_2,
 )
@@ -56,9 +57,7 @@ def forecast(
     step_days: Annotated[
         int, typer.Option(help="Days per row of the table (30: a month).", min=1)
     ] = 30,
-    model_version: Annotated[
-        int | None, typer.Option(help="Registered version to use (default: the champion).")
-    ] = None,
+    model_version: ModelVersionOption = None,
     transactions: Annotated[
         str | None,
         typer.Option(

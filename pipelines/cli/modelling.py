@@ -29,6 +29,7 @@ from pipelines.cli.options import (
     EngineOption,
     IdFormatOption,
     MasterOption,
+    ModelVersionOption,
     SparkConfOption,
     TransactionsOption,
     read_options,
@@ -231,9 +232,7 @@ def score(
     transactions: TransactionsOption,
     as_of: Annotated[str, typer.Option("--as-of", help="Score at this date (YYYY-MM-DD).")],
     out: Annotated[Path, typer.Option(help="Output Parquet file.")] = DEFAULT_SCORES,
-    model_version: Annotated[
-        int | None, typer.Option(help="Registered version to use (default: the champion).")
-    ] = None,
+    model_version: ModelVersionOption = None,
     column_map: ColumnMapOption = None,
     engine: EngineOption = "duckdb",
     master: MasterOption = None,

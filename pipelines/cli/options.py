@@ -106,6 +106,9 @@ DateFormatOption = Annotated[
         "quarantined as unparseable_timestamp.",
     ),
 ]
+ModelVersionOption = Annotated[
+    int | None, typer.Option(help="Registered version to use (default: the champion).")
+]
 IdFormatOption = Annotated[
     Literal["text", "integer"],
     typer.Option(
