@@ -6,7 +6,10 @@ training procedure answers it with data it is allowed to see: at its newest snap
 ``s = A - h`` each model is fitted on the features at ``s`` and judged on the following
 ``h`` days, which end by the as-of date ``A``. The winner has the lowest Brier score of
 P(no purchase in the horizon), a proper score of the probability the scorer reports
-(ties, within 1e-6, go to the earlier model of :data:`CHOICE_ORDER`).
+(ties, within 1e-6, go to the earlier model of :data:`CHOICE_ORDER`). Each model's mean
+log-likelihood on the data it was fitted on (in days, :mod:`models.training_likelihood`)
+is reported beside it: the fit to the past, which the choice does not rest on, since a
+model can fit the past best and still forecast worse.
 
 Because the choice is part of the procedure, the held-out evaluation of ``winback train``
 (which re-runs the procedure on data before its cutoff) judges the choice too, without
@@ -27,6 +30,7 @@ from sklearn.metrics import roc_auc_score
 
 from features.errors import WinbackError
 from models.btyd import TRANSACTION_MODELS, BTYDModel
+from models.training_likelihood import mean_log_likelihood
 
 #: The models compared, in the order ties are broken (the simpler, older model first).
 CHOICE_ORDER = ("bgnbd", "mbgnbd", "pareto_nbd")
@@ -43,8 +47,9 @@ class ModelChoice:
     snapshot: dt.date
     horizon_days: int
     winner: str
-    #: model -> {"brier": ..., "auc": ...} on the snapshot's window; a model that could
-    #: not be fitted has {"error": "..."} instead.
+    #: model -> {"brier": ..., "auc": ...} on the snapshot's window and
+    #: "train_log_likelihood" (mean per customer, on the data it was fitted on); a model
+    #: that could not be fitted has {"error": "..."} instead.
     table: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -62,7 +67,8 @@ class ModelChoice:
             "snapshot": self.snapshot.isoformat(),
             "horizon_days": self.horizon_days,
             "winner": self.winner,
-            "rule": "lowest Brier of P(no purchase in the horizon), out of time",
+            "rule": "lowest Brier of P(no purchase in the horizon), out of time; "
+            "train_log_likelihood (mean per customer, in days) is reported, not chosen on",
             "models": self.table,
         }
 
@@ -99,7 +105,8 @@ def choose_transaction_model(
         brier = float(np.mean((np.clip(p_dormant, 0.0, 1.0) - labels) ** 2))
         both_classes = 0 < labels.sum() < len(labels)
         auc = float(roc_auc_score(labels, p_dormant)) if both_classes else float("nan")
-        table[name] = {"brier": brier, "auc": auc}
+        fitted = mean_log_likelihood(model.transaction_model_, features)
+        table[name] = {"brier": brier, "auc": auc, "train_log_likelihood": fitted}
     scored = [name for name in CHOICE_ORDER if "brier" in table[name]]
     if not scored:
         reasons = "; ".join(f"{name}: {row['error']}" for name, row in table.items())

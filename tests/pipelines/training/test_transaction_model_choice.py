@@ -12,6 +12,7 @@ import pytest
 from features.build import build_features
 from features.config import FeatureConfig
 from features.errors import WinbackError
+from models.training_likelihood import mean_log_likelihood
 from pipelines.training.evaluation import window_labels
 from pipelines.training.fit import TrainingSettings, fit_btyd, train_scorer
 from pipelines.training.model_choice import (
@@ -37,10 +38,13 @@ def test_the_winner_has_the_lowest_out_of_time_brier(snapshot_data):
     choice = choose_transaction_model(features, dormant, SNAPSHOT, HORIZON, fit_btyd)
     briers = {}
     for name in CHOICE_ORDER:  # recomputed independently of the module
-        predicted = fit_btyd(features, name).predict(features, pd.Timestamp(SNAPSHOT), HORIZON)
+        fitted = fit_btyd(features, name)
+        predicted = fitted.predict(features, pd.Timestamp(SNAPSHOT), HORIZON)
         briers[name] = float(np.mean((predicted["p_dormant"] - dormant) ** 2))
         assert choice.table[name]["brier"] == pytest.approx(briers[name], rel=1e-9)
         assert 0.5 < choice.table[name]["auc"] < 1.0
+        fit_to_the_past = mean_log_likelihood(fitted.transaction_model_, features)
+        assert choice.table[name]["train_log_likelihood"] == pytest.approx(fit_to_the_past)
     assert choice.winner == min(briers, key=briers.get)
     assert choice.winner in choice.reason and "1997-12-31" in choice.reason
     assert choice.to_dict()["models"] == choice.table
