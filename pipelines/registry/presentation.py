@@ -23,9 +23,11 @@ NOTE_TAG = "mlflow.note.content"
 DESCRIPTIONS = {
     "winback": (
         "winback scorer training runs: per run, the out-of-time held-out evaluation of "
-        "XGBoost, BG/NBD and MBG/NBD against the baselines (metrics `heldout.*`), the "
-        "production model trained on every complete window up to the as-of date, and the "
-        "champion guard's decision (tags `promoted`, `promotion_reason`). The registered "
+        "XGBoost, BG/NBD, MBG/NBD and Pareto/NBD against the baselines (metrics "
+        "`heldout.*`), the transaction model training chose (param "
+        "`transaction_model.chosen`, metrics `choice.*`), the production model trained on "
+        "every complete window up to the as-of date, and the champion guard's decision "
+        "(tags `promoted`, `promotion_reason`). The registered "
         "model `winback` and its `champion` alias are what `winback score` and "
         "`winback serve` use."
     ),
