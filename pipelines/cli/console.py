@@ -19,6 +19,24 @@ error_console = Console(stderr=True)
 
 
 @contextmanager
+def working(description: str) -> Iterator[None]:
+    """A spinner with ``description`` while a long step runs (reading a big file), unless
+    a progress bar already shows the command's steps: rich allows one live display."""
+    from rich.errors import LiveError
+
+    status = console.status(description)
+    try:
+        status.start()
+    except LiveError:  # inside stage_progress: its bar names the step already
+        yield
+        return
+    try:
+        yield
+    finally:
+        status.stop()
+
+
+@contextmanager
 def stage_progress(total_steps: int) -> Iterator[Progress]:
     """A progress bar over the named steps of a command (shown on a terminal).
 

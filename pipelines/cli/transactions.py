@@ -34,15 +34,16 @@ def load_for_command(
     """Read and validate ``transactions`` and write the quarantine file; the caller prints
     ``print_load_report(loaded.report)`` when its stage is done."""
     from features.contract import load_transactions, parse_column_map
+    from pipelines.cli.console import working
 
-    loaded = load_transactions(
-        transactions,
-        column_map=parse_column_map(column_map),
-        quarantine_path=quarantine_path,
-        lines=lines,
-        read_options=options,
-    )
-    return loaded
+    with working(f"reading and validating {transactions}"):
+        return load_transactions(
+            transactions,
+            column_map=parse_column_map(column_map),
+            quarantine_path=quarantine_path,
+            lines=lines,
+            read_options=options,
+        )
 
 
 def check_quarantine_share(
