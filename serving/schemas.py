@@ -271,8 +271,8 @@ class CustomerScore(BaseModel):
     )
     purchases_p95: int | None = Field(
         default=None,
-        description="Upper bound of that interval: the interval holds at least 90% of the "
-        "predictive probability.",
+        description="Upper bound of that interval: the count that brings the interval's "
+        "predictive probability closest to 90%.",
     )
     btyd_p_dormant_p05: float | None = Field(
         default=None,

@@ -85,13 +85,12 @@ def coverage(model_name: str, world, n: int, seed: int) -> tuple[float, pd.DataF
 def test_the_90_percent_purchase_interval_covers_85_to_95_percent_of_customers(
     model_name: str, world
 ) -> None:
-    """Measured at 20,000 customers (seeds 3 and 11): 94.8%/94.9% (BG/NBD), 94.7%/94.8%
-    (MBG/NBD on BG/NBD data), 95.0%/94.9% (Pareto/NBD). Above 90% because every customer's
-    interval holds at least 90% and a count's interval cannot split the mass at 0 of the
-    many customers whose P(no purchase) exceeds 90%; the issue's 95% edge is therefore
-    allowed half a point (about three standard errors of the coverage at this size)."""
+    """The issue's band. Measured at 20,000 customers (seeds 3, 11, 21): 92.7% (BG/NBD),
+    92.8-92.9% (MBG/NBD on BG/NBD data), 92.8-93.3% (Pareto/NBD). Above 90% because a
+    count's interval cannot split the mass at 0 of the many customers whose P(no
+    purchase) exceeds 90%. (With "at least 90%" per customer it was 94.7-95.05%.)"""
     covered, intervals = coverage(model_name, world, 20_000, seed=3)
-    assert 0.85 <= covered <= 0.955, covered
+    assert 0.85 <= covered <= 0.95, covered
     assert list(intervals.columns) == list(INTERVAL_COLUMNS)
     assert (intervals["purchases_p05"] <= intervals["purchases_p95"]).all()
 
@@ -171,8 +170,12 @@ def test_the_interval_is_the_counts_90_percent_interval() -> None:
             pass
 
     bounds = mixture_interval(Known(), np.ones((1, 1)))
-    # CDF 0.5, 0.75, 0.875, 0.9375: lower 0 (0.5 >= 0.05), upper 3 (first CDF >= 0.9 + 0).
-    np.testing.assert_array_equal(bounds, [[0.0, 3.0]])
-    # Half of them dead: CDF 0.75, 0.875, 0.9375: upper 2.
-    bounds = mixture_interval(Known(), np.full((1, 1), 0.5))
+    # CDF 0.5, 0.75, 0.875, 0.9375: lower 0 (0.5 >= 0.05); upper 2: 0.875 is nearer 0.9
+    # than 0.9375.
     np.testing.assert_array_equal(bounds, [[0.0, 2.0]])
+    # Half of them dead: CDF 0.75, 0.875, 0.9375: upper 1 (0.875 nearer than 0.9375).
+    bounds = mixture_interval(Known(), np.full((1, 1), 0.5))
+    np.testing.assert_array_equal(bounds, [[0.0, 1.0]])
+    # A quarter alive: CDF 0.875, 0.9375: [0, 0] already holds 0.875, the nearest.
+    bounds = mixture_interval(Known(), np.full((1, 1), 0.25))
+    np.testing.assert_array_equal(bounds, [[0.0, 0.0]])
