@@ -48,13 +48,13 @@ CROSS_FIELD_RULES: dict[str, list[str]] = {
 
 
 def openapi_schema(model: type[BaseModel], title: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``model``'s schema in OpenAPI 3.0 form, titled ``title``, and the components it
-    refers to (name -> schema)."""
+    """``model``'s JSON schema, titled ``title``, referring to ``components/schemas``, and
+    the components it refers to (name -> schema). Still pydantic's dialect:
+    :func:`to_openapi_30` converts the whole document once it is assembled."""
     schema = model.model_json_schema(ref_template=REF_TEMPLATE)
     definitions = schema.pop("$defs", {})
     schema["title"] = title
-    components = {name: to_openapi_30(value) for name, value in definitions.items()}
-    return to_openapi_30(schema), components
+    return schema, definitions
 
 
 def to_openapi_30(schema: Any) -> Any:

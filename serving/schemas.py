@@ -109,8 +109,7 @@ def naive_utc(value: dt.datetime) -> dt.datetime:
             value = value.astimezone(dt.UTC).replace(tzinfo=None)
         except OverflowError:
             raise ValueError("out of the range of dates once converted to UTC") from None
-    if value.date() < EARLIEST_DATE:
-        raise ValueError(f"must not be before {EARLIEST_DATE.isoformat()}")
+    _on_or_after_earliest(value.date())
     return value
 
 
