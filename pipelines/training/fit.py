@@ -101,12 +101,15 @@ def snapshot_examples(
     settings: TrainingSettings,
     config: FeatureConfig,
     features: pd.DataFrame | None = None,
+    btyd: BTYDModel | None = None,
 ) -> pd.DataFrame:
-    """Design matrix and labels of every customer known at ``snapshot`` (``features``:
-    that snapshot's, if already built). ``settings.transaction_model`` is a model name."""
+    """Design matrix and labels of every customer known at ``snapshot`` (``features`` and
+    ``btyd``: that snapshot's features and fitted model, if already at hand).
+    ``settings.transaction_model`` is a model name."""
     if features is None:
         features = snapshot_features(history, snapshot, config)
-    btyd = fit_btyd(features, settings.transaction_model, settings.penalizer_coef)
+    if btyd is None:
+        btyd = fit_btyd(features, settings.transaction_model, settings.penalizer_coef)
     matrix = design_matrix(
         features, btyd.predict(features, pd.Timestamp(snapshot), settings.horizon_days)
     )
@@ -197,8 +200,11 @@ def train_scorer(
     examples = []
     for snapshot in dates:
         on_step(f"snapshot {snapshot}: features, BTYD, labels")
-        prebuilt = newest if snapshot == dates[0] else None
-        examples.append(snapshot_examples(history, snapshot, settings, config, prebuilt))
+        if snapshot == dates[0]:  # the choice built these features and fitted the winner
+            fitted = None if choice is None else choice.fitted[choice.winner]
+            examples.append(snapshot_examples(history, snapshot, settings, config, newest, fitted))
+        else:
+            examples.append(snapshot_examples(history, snapshot, settings, config))
     calibration, training = examples[0], pd.concat(examples[1:])
     matrix_columns = [
         c for c in training.columns if c not in ("dormant", "future_spend", "snapshot")

@@ -51,6 +51,8 @@ class ModelChoice:
     #: "train_log_likelihood" (mean per customer, on the data it was fitted on); a model
     #: that could not be fitted has {"error": "..."} instead.
     table: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The fitted models, so training reuses the winner's fit at this snapshot.
+    fitted: dict[str, BTYDModel] = field(default_factory=dict, repr=False)
 
     @property
     def reason(self) -> str:
@@ -94,23 +96,25 @@ def choose_transaction_model(
     fits one model (training's :func:`pipelines.training.fit.fit_btyd`)."""
     labels = dormant.reindex(features.index).to_numpy(dtype=float)
     table: dict[str, dict[str, Any]] = {}
+    fitted: dict[str, BTYDModel] = {}
     for name in CHOICE_ORDER:
         try:
             model = fit(features, name)
         except WinbackError as error:  # e.g. no repeat buyer: that model cannot compete
             table[name] = {"error": str(error)}
             continue
+        fitted[name] = model
         predicted = model.predict(features, pd.Timestamp(snapshot), horizon_days)
         p_dormant = predicted["p_dormant"].to_numpy(dtype=float)
         brier = float(np.mean((np.clip(p_dormant, 0.0, 1.0) - labels) ** 2))
         both_classes = 0 < labels.sum() < len(labels)
         auc = float(roc_auc_score(labels, p_dormant)) if both_classes else float("nan")
-        fitted = mean_log_likelihood(model.transaction_model_, features)
-        table[name] = {"brier": brier, "auc": auc, "train_log_likelihood": fitted}
+        past_fit = mean_log_likelihood(model.transaction_model_, features)
+        table[name] = {"brier": brier, "auc": auc, "train_log_likelihood": past_fit}
     scored = [name for name in CHOICE_ORDER if "brier" in table[name]]
     if not scored:
         reasons = "; ".join(f"{name}: {row['error']}" for name, row in table.items())
         raise WinbackError(f"no transaction model could be fitted at {snapshot}: {reasons}")
     best = min(table[name]["brier"] for name in scored)
     winner = next(name for name in scored if table[name]["brier"] <= best + TIE)
-    return ModelChoice(snapshot, horizon_days, winner, table)
+    return ModelChoice(snapshot, horizon_days, winner, table, fitted)
