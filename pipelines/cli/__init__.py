@@ -1,6 +1,8 @@
 """The ``winback`` command line: thin commands that parse, call a pipeline, print with Rich.
 
-One module per group of commands, each a Typer app merged into this root app:
+One module per group of commands, each a Typer app; the root group
+(:mod:`~pipelines.cli.lazy`) imports a module only when one of its commands runs, so that
+``winback --help`` imports none of them:
 
 * :mod:`~pipelines.cli.demo` -- ``demo``, everything on the bundled CDNOW data;
 * :mod:`~pipelines.cli.data` -- ``features``;
@@ -23,32 +25,29 @@ from __future__ import annotations
 
 import typer
 
-from pipelines.cli import (
-    campaign,
-    data,
-    decisions,
-    demo,
-    forecast,
-    modelling,
-    models,
-    report,
-    serve,
-)
+from pipelines.cli.lazy import LazyGroup
 
 app = typer.Typer(
     name="winback",
+    cls=LazyGroup,
+    no_args_is_help=True,
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback(
     help=(
         "Find the customers who have gone to sleep, predict which of them are worth waking, "
         "and tell a marketer who to contact, how and why.\n\n"
         "Start with **winback demo**: it runs everything on the bundled CDNOW data "
         "into out/."
-    ),
-    no_args_is_help=True,
-    rich_markup_mode="markdown",
-    pretty_exceptions_enable=False,
+    )
 )
-for group in (demo, data, modelling, models, forecast, decisions, campaign, report, serve):
-    app.add_typer(group.app)
+def root() -> None:
+    """The root group's callback: none of its own; makes Typer build a group whose
+    commands :class:`~pipelines.cli.lazy.LazyGroup` imports on use."""
+
 
 if __name__ == "__main__":  # pragma: no cover
     app()
