@@ -31,6 +31,9 @@ $(TOOLS)/bin/uv:
 
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
+	@# uv compiles the dependencies, not the editable project: without this every command
+	@# recompiles winback's own modules when PYTHONDONTWRITEBYTECODE is set (issue 18).
+	$(VENV)/bin/python -m compileall -q -j 0 features models pipelines serving >/dev/null
 	@touch $@
 
 demo: $(VENV)/.synced

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 from scipy.special import betaln, expit, hyp2f1
-from scipy.stats import nbinom
 
 from models.btyd_api import LifetimesParameterErrors, customer_weights
 from models.estimator import MaximumLikelihoodModel, convergence_error, feature_arrays
@@ -125,6 +124,9 @@ class _BetaGeoFamilyModel(LifetimesParameterErrors, MaximumLikelihoodModel):
         tail and overflows past n ≈ 170; here the negative binomial's log-pmf and
         survival function are scipy's, and ``t`` and ``n`` broadcast.
         """
+        # scipy.stats costs about a second to import: only this method needs it (issue 18).
+        from scipy.stats import nbinom
+
         r, alpha, a, b = self._fitted_params()
         k = self._dropout_offset
         t, n = _floats(t, n)

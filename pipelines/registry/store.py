@@ -221,7 +221,16 @@ def load_scorer(version: str | int | None = None) -> tuple[WinbackScorer, Any]:
 
     damaged = (*_store_fault_types(), EOFError, KeyError, ValueError, ImportError)
     try:
-        model = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}/{model_version.version}")
+        with tempfile.TemporaryDirectory(prefix="winback-model-") as local:
+            # mlflow's own requirement check scans every installed distribution (0.5 s or
+            # more per load, issue 18); the pins the model was logged with are compared
+            # here instead, one version lookup each.
+            model = mlflow.pyfunc.load_model(
+                f"models:/{MODEL_NAME}/{model_version.version}",
+                suppress_warnings=True,
+                dst_path=local,
+            )
+            warn_requirement_mismatches(Path(local) / "requirements.txt", model_version.version)
         return model.unwrap_python_model().scorer, model_version
     except WinbackError:
         raise
@@ -232,6 +241,37 @@ def load_scorer(version: str | int | None = None) -> tuple[WinbackScorer, Any]:
             "restore the store's artifacts folder, make another version champion with "
             "`winback promote --version N --reason ...`, or run `winback train`"
         ) from None
+
+
+def requirement_mismatches(requirements: Path) -> list[str]:
+    """``name==logged (installed here: x)`` for every pin of a model's requirements file
+    that the running environment does not satisfy; none when the file is missing."""
+    if not requirements.is_file():
+        return []
+    mismatches = []
+    for line in requirements.read_text().splitlines():
+        name, _, logged = line.strip().partition("==")
+        if not logged or line.lstrip().startswith("#"):
+            continue
+        try:
+            installed = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            installed = "not installed"
+        if installed != logged:
+            mismatches.append(f"{name}=={logged} (installed here: {installed})")
+    return mismatches
+
+
+def warn_requirement_mismatches(requirements: Path, version: str | int) -> None:
+    """One warning line when the scorer was logged with other library versions."""
+    mismatches = requirement_mismatches(requirements)
+    if mismatches:
+        logging.getLogger(__name__).warning(
+            "%s v%s was logged with %s; scores may differ from the training run's",
+            MODEL_NAME,
+            version,
+            ", ".join(mismatches),
+        )
 
 
 def version_metadata(model_version: Any) -> dict[str, Any]:
