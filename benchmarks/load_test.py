@@ -28,7 +28,9 @@ client (send to last byte), so it includes the client's own event loop, which sh
 machine's cores with the server. The server's own view (BentoML's request-duration
 histogram from ``/metrics``) is reported next to it.
 
-Results go to ``benchmarks/SERVING.md`` (``--out``) and are printed. The load generator
+Results go to ``benchmarks/SERVING_LOAD_TEST.md`` (``--out``) and are printed (the
+headline numbers, against no-op floors, are :mod:`benchmarks.serving_wrk`'s
+``benchmarks/SERVING.md``). The load generator
 itself (phases, connections, the server's histogram) is :mod:`benchmarks.load_client`.
 """
 
@@ -54,7 +56,7 @@ from serving.launcher import free_port, server_command, server_environment, stop
 from serving.settings import INSECURE_ENV, KEYS_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = ROOT / "benchmarks" / "SERVING.md"
+DEFAULT_OUT = ROOT / "benchmarks" / "SERVING_LOAD_TEST.md"
 SINGLE_P99_TARGET_MS = 25.0
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 SERVER_LOG = Path(tempfile.gettempdir()) / "winback_load_test_server.log"

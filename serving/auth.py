@@ -93,6 +93,11 @@ class APIKeyMiddleware:
         if not self._digests and not self._open:
             raise ConfigError("APIKeyMiddleware needs at least one key, or insecure=True")
 
+    def allows(self, headers: Sequence[tuple[bytes, bytes]]) -> bool:
+        """Whether a request with these headers may reach a non-public path: the same
+        decision :meth:`__call__` makes (used by :mod:`serving.fast_lookup`)."""
+        return self._open or self.is_valid(headers)
+
     def is_valid(self, headers: Sequence[tuple[bytes, bytes]]) -> bool:
         valid = False
         for candidate in presented_keys(headers):
@@ -107,7 +112,7 @@ class APIKeyMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
-        if is_public(path) or self.is_valid(scope.get("headers", ())):
+        if is_public(path) or self.allows(scope.get("headers", ())):
             await self.app(scope, receive, send)
             return
         if scope["type"] == "websocket":

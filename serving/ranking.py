@@ -1,7 +1,7 @@
 """``POST /rank`` without HTTP: suppressions, the request's channel settings, and the cache.
 
-The plan itself is :func:`pipelines.economics.plan.plan_winback`, the same code as
-``winback rank``. What a CRM adds happens here, before it:
+The plan is :mod:`pipelines.economics.prepared`'s, the same code as ``winback rank``
+(:func:`pipelines.economics.plan.plan_winback`). What a CRM adds happens here, before it:
 
 * :func:`suppress` resolves the request's ``exclude``, ``no_consent`` and
   ``frequency_cap`` against the snapshot's ids. Customers excluded, recently contacted, or
@@ -14,32 +14,51 @@ The plan itself is :func:`pipelines.economics.plan.plan_winback`, the same code 
   picks the best channel still allowed. This goes through the plan's response interface
   (:class:`pipelines.economics.response.ResponseModel`), so the economics stay untouched.
 
-A list costs a second or more to compute on a real snapshot (issue 18), and a CRM pages
-through it: :class:`RankingCache` keeps the whole list per (budget, channel settings,
-suppressions) for the life of the worker, which is the life of its snapshot, so every page
-after the first is a slice.
+A plan costs seconds on a real snapshot and a CRM pages through lists at several budgets
+(issue 18): :mod:`serving.rank_cache` keeps the budget-independent part of the plan per
+channel settings and suppressions (computed at start-up for the configured settings,
+:func:`warm_rankings`), and each list per budget, overrides and suppressions, so a new
+budget is a cut of a kept sequence and a page writes only its own rows' words
+(:func:`answer_page`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
-from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Mapping
+import logging
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from features.errors import WinbackError
 from pipelines.economics.channels import ChannelConfig
+from pipelines.economics.options import ContactOptions
+from pipelines.economics.prepared import PreparedPlan, prepare_plan
 from pipelines.economics.response import PriorResponse, ResponseEstimate, ResponseModel
 from serving.ids import IdFormat
-from serving.rank_schemas import FrequencyCapRequest, RankRow, SuppressionReport
+from serving.rank_cache import (  # noqa: F401  (part of this module's API)
+    RANK_CACHE_SIZE,
+    Ranking,
+    RankingCache,
+    cut_ranking,
+    page,
+)
+from serving.rank_schemas import (
+    FrequencyCapRequest,
+    RankResponse,
+    SuppressionReport,
+)
 from serving.schemas import ProblemField
 
-#: Lists kept per worker (each holds its rows: a few MB on a large snapshot).
-RANK_CACHE_SIZE = 16
+if TYPE_CHECKING:
+    from serving.scoring import Snapshot
+
+logger = logging.getLogger("winback.serving")
+
 #: Lower bound of the uplift given to an option the customer did not consent to: below
 #: any real uplift, so the option's decision value is negative and it is never chosen.
 NO_CONSENT_UPLIFT = -1.0
@@ -199,16 +218,22 @@ class ConsentResponse:
 
 
 # --------------------------------------------------------------------------- the list
-@dataclass(frozen=True)
-class Ranking:
-    """A whole win-back list, as the pages of ``POST /rank`` cut it."""
-
-    rows: pd.DataFrame
-    totals: dict[str, Any]
-    control: list[str]
-    list_id: str
-    #: When the list was computed (UTC): the same on every page served from the cache.
-    computed_at: dt.datetime
+def prepare_ranking(
+    scores: pd.DataFrame,
+    config: ChannelConfig,
+    as_of: dt.date,
+    response: ResponseModel | None,
+    suppression: Suppression,
+    options: ContactOptions | None = None,
+) -> PreparedPlan:
+    """The budget-independent part of the plan for the scores left after the
+    suppressions (the slow part: run it off the event loop). ``options``: contact options
+    of the same scores, response and suppressions, to reuse."""
+    if suppression.removed:
+        scores = scores[~scores["customer_id"].isin(suppression.removed)]
+    if suppression.blocked:
+        response = ConsentResponse(response or PriorResponse(config), dict(suppression.blocked))
+    return prepare_plan(scores, config, as_of, response, options=options)
 
 
 def compute_ranking(
@@ -219,86 +244,116 @@ def compute_ranking(
     response: ResponseModel | None,
     suppression: Suppression,
 ) -> Ranking:
-    """The plan for the scores left after the suppressions (the slow part: run it off the
-    event loop)."""
-    from pipelines.economics.plan import plan_winback
+    """The whole list for one request, computed afresh (no cache)."""
+    return cut_ranking(prepare_ranking(scores, config, as_of, response, suppression), budget)
 
-    if suppression.removed:
-        scores = scores[~scores["customer_id"].isin(suppression.removed)]
-    if suppression.blocked:
-        response = ConsentResponse(response or PriorResponse(config), dict(suppression.blocked))
-    plan = plan_winback(scores, budget, config, None, as_of, response)
-    summary = plan.summary
-    campaign = plan.campaign
-    totals = {
-        # Six decimals: the sum of the chosen costs may exceed the budget by float noise
-        # (1e-14) that a client checking total_cost <= budget should not see.
-        "total_cost": round(float(summary["total_cost"]), 6),
-        "total_expected_value": round(float(summary["total_expected_value"]), 6),
-        "expected_cost_as_sent": round(float(summary["expected_cost_as_sent"]), 6),
-        "contacts": int(summary["contacts"]),
-        "deferred": int(summary["deferred"]),
-        "eligible_customers": int(summary["eligible_customers"]),
-    }
-    return Ranking(
-        rows=plan.list.reset_index(drop=True),
-        totals=totals,
-        control=campaign.loc[campaign["group"] == "control", "customer_id"].astype(str).tolist(),
-        list_id=str(campaign["list_id"].iloc[0]) if len(campaign) else "",
-        computed_at=dt.datetime.now(dt.UTC),
+
+def _prepared(
+    cache: RankingCache,
+    snapshot: Snapshot,
+    response: ResponseModel | None,
+    config: ChannelConfig,
+    suppression: Suppression,
+    pin: bool = False,
+) -> tuple[PreparedPlan, str]:
+    """The snapshot's prepared plan for these settings and suppressions, from the cache
+    or computed (and how); ``pin``: never evicted (the start-up plan)."""
+
+    def prepare(
+        config: ChannelConfig, suppression: Suppression, options: ContactOptions | None
+    ) -> PreparedPlan:
+        return prepare_ranking(
+            snapshot.scores, config, snapshot.as_of, response, suppression, options
+        )
+
+    return cache.prepared(config, suppression, (snapshot.scores, response), prepare, pin)
+
+
+def no_suppression(snapshot: Snapshot, config: ChannelConfig) -> Suppression:
+    """The suppressions of a request that sends none."""
+    return suppress(
+        snapshot.by_id, snapshot.id_format, config.channels, snapshot.as_of + dt.timedelta(days=1)
     )
 
 
-def page(ranking: Ranking, offset: int, limit: int | None) -> tuple[list[RankRow], int | None]:
-    """Rows ``offset`` to ``offset + limit`` of the list, and the next page's offset."""
-    from serving.scoring import plain_value
+def warm_rankings(
+    snapshot: Snapshot | None, config: ChannelConfig, response: ResponseModel | None
+) -> RankingCache:
+    """A cache holding the prepared plan of the configured channel settings, so that the
+    first ``POST /rank`` only cuts it (about a second at start-up on CDNOW, logged). A
+    snapshot the economics refuses is left for the requests to report."""
+    cache = RankingCache()
+    if snapshot is None:
+        return cache
+    started = time.perf_counter()
+    try:
+        none = no_suppression(snapshot, config)
+        plan, _ = _prepared(cache, snapshot, response, config, none, pin=True)
+    except WinbackError as error:
+        logger.warning("/rank not prepared at start-up: %s", error)
+        return cache
+    logger.info(
+        "prepared the /rank selection for %d eligible customers (%d moves) in %.2f s",
+        len(plan.options.customers),
+        len(plan.sequence),
+        time.perf_counter() - started,
+    )
+    return cache
 
-    total = len(ranking.rows)
-    end = total if limit is None else min(total, offset + limit)
-    rows = []
-    for row in ranking.rows.iloc[offset:end].to_dict("records"):
-        plain = {key: plain_value(value) for key, value in row.items()}
-        plain["customer_id"] = str(plain["customer_id"])
-        rows.append(RankRow(**plain))
-    return rows, (end if end < total else None)
 
-
-class RankingCache:
-    """The most recently used lists, per key; safe across the worker's threads."""
-
-    def __init__(self, size: int = RANK_CACHE_SIZE) -> None:
-        self.size = size
-        self._entries: OrderedDict[Hashable, Ranking] = OrderedDict()
-        self._lock = threading.Lock()
-        self.computed = 0
-
-    @staticmethod
-    def key(
-        budget: float,
-        costs: Mapping[str, float] | None,
-        daily_capacity: Mapping[str, int] | None,
-        suppression: Suppression,
-    ) -> Hashable:
-        """What a list depends on besides the snapshot: equal keys, equal lists."""
-        return (
-            float(budget),
-            tuple(sorted((costs or {}).items())),
-            tuple(sorted((daily_capacity or {}).items())),
-            suppression.removed,
-            suppression.blocked,
+def answer_page(
+    cache: RankingCache,
+    snapshot: Snapshot,
+    served: tuple[str, ResponseModel | None],
+    request: tuple[float, ChannelConfig, tuple[Any, Any]],
+    suppressions: tuple[Any, Any, Any],
+    window: tuple[int, int | None],
+) -> RankResponse:
+    """One page of ``POST /rank``: the list from the cache, or cut from a kept (or newly
+    prepared) plan. ``served``: the service's model version and response source;
+    ``request``: budget, channel settings and the raw overrides (costs, capacities)."""
+    version, response = served
+    budget, config, overrides = request
+    exclude, no_consent, frequency_cap = suppressions
+    suppression = suppress(
+        snapshot.by_id,
+        snapshot.id_format,
+        config.channels,
+        snapshot.as_of + dt.timedelta(days=1),
+        exclude,
+        no_consent,
+        frequency_cap,
+    )
+    key = cache.key(budget, *overrides, suppression)
+    ranking = cache.get(key)
+    if ranking is None:
+        started = time.perf_counter()
+        plan, how = _prepared(cache, snapshot, response, config, suppression)
+        ranking = cut_ranking(plan, budget)
+        cache.put(key, ranking)
+        # Counts only, never ids: a CRM's suppression lists stay out of the logs.
+        logger.info(
+            "computed the win-back list for budget %s: %d rows, %d suppressed, %.3f s "
+            "(selection %s)",
+            budget,
+            ranking.total_rows,
+            suppression.report.total,
+            time.perf_counter() - started,
+            how,
         )
-
-    def get(self, key: Hashable) -> Ranking | None:
-        with self._lock:
-            found = self._entries.get(key)
-            if found is not None:
-                self._entries.move_to_end(key)
-            return found
-
-    def put(self, key: Hashable, ranking: Ranking) -> None:
-        with self._lock:
-            self.computed += 1
-            self._entries[key] = ranking
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
+    offset, limit = window
+    rows, next_offset = page(ranking, offset, limit)
+    return RankResponse(
+        model_version=snapshot.model_version or version,
+        as_of=snapshot.as_of,
+        budget=float(budget),
+        **ranking.totals,
+        control=ranking.control,
+        list_id=ranking.list_id,
+        suppressed=suppression.report,
+        total_rows=ranking.total_rows,
+        computed_at=ranking.computed_at,
+        offset=offset,
+        next_offset=next_offset,
+        rows=rows,
+    )

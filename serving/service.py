@@ -13,7 +13,10 @@ connection before start-up has loaded it, and ``__is_ready__`` says so afterward
 ``/metrics`` (Prometheus) and the OpenAPI schema at ``/docs.json``, which
 :mod:`serving.openapi` rewrites and documents at ``/``. Every path but the three health
 probes and the documentation needs an API key (:mod:`serving.auth`). ``POST /rank``'s
-paging, suppressions and cache are in :mod:`serving.ranking`.
+paging, suppressions and cache are in :mod:`serving.ranking`. ``POST /score`` lookups by id
+only are answered in front of BentoML's request stack, from JSON serialised at start-up
+(:mod:`serving.fast_lookup`); every other ``/score`` request reaches :meth:`score`. The
+start-up check of the main process is :mod:`serving.startup`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import datetime as dt
 import gc
 import logging
 import os
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +37,7 @@ from starlette.responses import JSONResponse  # noqa: E402
 from features.errors import WinbackError  # noqa: E402
 from serving.auth import APIKeyMiddleware  # noqa: E402
 from serving.connections import LoadSheddingMiddleware, install_connection_guards  # noqa: E402
+from serving.fast_lookup import LookupTable, install, lookup_metrics, serve_lookups_first  # noqa: E402
 from serving.http import RequestGuardMiddleware, ValidationLogFilter  # noqa: E402
 from serving.openapi import DocsMiddleware, operation_models  # noqa: E402
 from serving.rank_schemas import (  # noqa: E402
@@ -60,13 +63,8 @@ from serving.schemas import (  # noqa: E402
     ScoreResponse,
     SnapshotInfo,
 )
-from serving.settings import (  # noqa: E402
-    ALLOW_VERSION_MISMATCH_ENV,
-    MODEL_VERSION_ENV,
-    SCORES_ENV,
-    ServiceSettings,
-    service_settings,
-)
+from serving.settings import MODEL_VERSION_ENV, service_settings  # noqa: E402
+from serving.startup import check_configuration  # noqa: E402
 
 if TYPE_CHECKING:
     from pipelines.economics.channels import ChannelConfig
@@ -79,53 +77,6 @@ COMPUTE_THREADS = 2
 # Its own docs pages stay off: the service's documentation is / and /docs.json
 # (serving.openapi), which include /metadata.
 metadata_app = FastAPI(title="winback metadata", docs_url=None, redoc_url=None, openapi_url=None)
-
-
-def check_configuration(settings: ServiceSettings | None = None) -> str:
-    """The model version to serve; raises :class:`WinbackError` with one line if the
-    service must not start (no key, no champion, an unreadable model, snapshot or
-    channels file). ``settings`` default: read from the environment now."""
-    from pipelines.economics.rank import economics_config
-    from pipelines.registry import store as registry
-    from pipelines.scoring.table import read_scores
-
-    settings = settings or ServiceSettings.from_environment()
-    settings.authentication()
-    path = settings.scores_path
-    if settings.scores_explicit and not path.is_file():
-        raise WinbackError(f"{SCORES_ENV}={path}: scores file not found")
-    snapshot = read_scores(path) if path.is_file() else None
-    config, _ = economics_config(
-        settings.channels_path,
-        settings.campaign_results_path,
-        snapshot.horizon_days if snapshot else None,
-    )
-    if settings.uplift_model_path and snapshot is not None:
-        from pipelines.economics.uplift_choice import choose_uplift
-
-        choose_uplift(settings.uplift_model_path, snapshot.scores, config)
-    # Load the model once here too: a missing champion or an artifact this code cannot
-    # read must stop the server with one line, not make BentoML respawn failing workers.
-    try:
-        _, version = registry.load_scorer(settings.model_version)
-    except WinbackError:
-        raise
-    except Exception as error:
-        raise WinbackError(
-            f"the registered model cannot be loaded by this code ({type(error).__name__}: "
-            f"{error}); retrain with `winback train` or pin a version with {MODEL_VERSION_ENV}"
-        ) from error
-    served = str(version.version)
-    scored_by = snapshot.model_version if snapshot is not None else None
-    if scored_by not in (None, served) and not settings.allow_version_mismatch:
-        raise WinbackError(
-            f"{path}: the snapshot was scored by winback v{scored_by}, but the service would "
-            f"serve v{served}: lookups would answer v{scored_by}'s scores as v{served}'s. "
-            f"Score again with `winback score` (champion v{served}), serve v{scored_by} with "
-            f"--model-version {scored_by}, or set {ALLOW_VERSION_MISMATCH_ENV}=1 to serve "
-            "both (flagged in /metadata)"
-        )
-    return served
 
 
 def _problem(status: int, error: str, message: str, errors: list[ProblemField]) -> JSONResponse:
@@ -172,7 +123,7 @@ class WinbackService:
         from pipelines.economics.rank import economics_config
         from pipelines.registry import store as registry
         from serving.ranking import RankingCache
-        from serving.scoring import Snapshot
+        from serving.snapshot_load import load_snapshot
 
         logging.getLogger("bentoml._internal.server.http_app").addFilter(ValidationLogFilter())
         settings = service_settings()
@@ -184,7 +135,7 @@ class WinbackService:
             settings.channels_path, settings.campaign_results_path
         )
         path = settings.scores_path
-        self.snapshot = Snapshot.load(path) if path.is_file() else None
+        self.snapshot = load_snapshot(path) if path.is_file() else None
         self.uplift_response = None
         if settings.uplift_model_path and self.snapshot is not None:
             from pipelines.economics.uplift_choice import choose_uplift
@@ -207,7 +158,15 @@ class WinbackService:
                 self.model_version,
             )
         self.compute = anyio.CapacityLimiter(COMPUTE_THREADS)
-        self.rankings = RankingCache()
+        self.rankings = RankingCache.warm(self.snapshot, self.channel_config, self.uplift_response)
+        # Lookups by id are answered from JSON serialised here once (serving.fast_lookup).
+        install(
+            LookupTable.build(
+                self.model_version,
+                self.snapshot.by_id.items() if self.snapshot else (),
+                self._lookup,
+            )
+        )
         # The model and the snapshot index (a few hundred thousand objects) live as long
         # as the worker: move them out of the garbage collector's sight, so that full
         # collections do not walk them and stall requests.
@@ -223,6 +182,11 @@ class WinbackService:
 
     def __is_ready__(self) -> bool:
         return getattr(self, "scorer", None) is not None
+
+    async def __metrics__(self, content: str) -> str:
+        """``/metrics`` (BentoML's hook): add the lookups answered on the lean path, which
+        BentoML's request metrics do not see."""
+        return content + lookup_metrics()
 
     # ------------------------------------------------------------------ POST /score
     @bentoml.api
@@ -307,8 +271,9 @@ class WinbackService:
     ) -> RankResponse:
         """The prioritised win-back list for a budget, from the latest snapshot: whom to
         contact, by which channel, with which offer, by when, and why. Page through it with
-        `limit` and `offset` (the list is computed once per budget, overrides and
-        suppressions, then kept); `exclude`, `no_consent` and `frequency_cap` remove
+        `limit` and `offset` (the selection is prepared once per channel settings and
+        suppressions, each budget's list cut from it once, then kept; a page writes only
+        its own rows); `exclude`, `no_consent` and `frequency_cap` remove
         customers before the selection, and `suppressed` says how many each rule removed."""
         import anyio
 
@@ -351,54 +316,19 @@ class WinbackService:
         suppressions: tuple[Exclude, NoConsent, FrequencyCap],
         window: tuple[int, int | None],
     ) -> RankResponse:
-        """One page of the list, from the cache or computed. Runs in a worker thread:
-        resolving long suppression lists and planning take CPU seconds that must not hold
-        up the event loop's lookups."""
-        from serving.ranking import compute_ranking, page, suppress
+        """One page of the list, from the cache or computed (:func:`serving.ranking.answer_page`).
+        Runs in a worker thread: resolving long suppression lists and planning take CPU
+        seconds that must not hold up the event loop's lookups."""
+        from serving.ranking import answer_page
 
-        snapshot = self.snapshot
-        assert snapshot is not None
-        exclude, no_consent, frequency_cap = suppressions
-        suppression = suppress(
-            snapshot.by_id,
-            snapshot.id_format,
-            config.channels,
-            snapshot.as_of + dt.timedelta(days=1),
-            exclude,
-            no_consent,
-            frequency_cap,
-        )
-        key = self.rankings.key(budget, *overrides, suppression)
-        ranking = self.rankings.get(key)
-        if ranking is None:
-            started = time.perf_counter()
-            ranking = compute_ranking(
-                snapshot.scores, budget, config, snapshot.as_of, self.uplift_response, suppression
-            )
-            self.rankings.put(key, ranking)
-            # Counts only, never ids: a CRM's suppression lists stay out of the logs.
-            logger.info(
-                "computed the win-back list for budget %s: %d rows, %d suppressed, %.2f s",
-                budget,
-                len(ranking.rows),
-                suppression.report.total,
-                time.perf_counter() - started,
-            )
-        offset, limit = window
-        rows, next_offset = page(ranking, offset, limit)
-        return RankResponse(
-            model_version=snapshot.model_version or self.model_version,
-            as_of=snapshot.as_of,
-            budget=float(budget),
-            **ranking.totals,
-            control=ranking.control,
-            list_id=ranking.list_id,
-            suppressed=suppression.report,
-            total_rows=len(ranking.rows),
-            computed_at=ranking.computed_at,
-            offset=offset,
-            next_offset=next_offset,
-            rows=rows,
+        assert self.snapshot is not None
+        return answer_page(
+            self.rankings,
+            self.snapshot,
+            (self.model_version, self.uplift_response),
+            (budget, config, overrides),
+            suppressions,
+            window,
         )
 
     # ------------------------------------------------------------------ GET /metadata
@@ -444,6 +374,8 @@ def _forbid_unknown_fields() -> None:
 
 
 _forbid_unknown_fields()
+# Lookups by id are answered in front of BentoML's request stack (serving/fast_lookup.py).
+serve_lookups_first(WinbackService)
 # Slow and excess connections are shed before a request exists (serving/connections.py).
 install_connection_guards(service_settings().header_timeout, service_settings().max_connections)
 # Outermost first: refuse unauthenticated requests before anything reads their body. The

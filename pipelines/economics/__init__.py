@@ -9,6 +9,9 @@ The plan (pure functions over a scores table; no file read or written)
     ``selection``: one ordering of every move worth making, cut at the budget (the
     knapsack, its guarantees and the LP bound);
     ``reasons``: the contact-by date, the offer's text and the row's reason in words;
+    ``prepared``: the budget-independent part of a plan (options and sequence), computed
+    once, and a budget's cut of it (what ``POST /rank`` keeps between requests);
+    ``list_rows``: the list's rows, with the words written for any subset of them;
     ``plan``: :func:`plan.plan_winback` puts them together into the ranked list.
 Campaigns
     ``campaign_log``: reading and checking a campaign log;

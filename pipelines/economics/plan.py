@@ -11,12 +11,14 @@ A plan is made in four steps, each in the module that explains it:
    with its chance of a return, value, expected cost and expected incremental value (the
    formulas of one list row are in that module's docstring);
 2. :func:`pipelines.economics.selection.selection_sequence`: one ordering of every move
-   worth making, independent of the budget;
+   worth making, independent of the budget (steps 1 and 2 are
+   :func:`pipelines.economics.prepared.prepare_plan`, computed once per snapshot and
+   channel settings by the service);
 3. the budget takes the longest prefix of that ordering that fits
-   (:func:`pipelines.economics.selection.prefix_length`), so a bigger budget never does
-   worse;
+   (:func:`pipelines.economics.prepared.cut`), so a bigger budget never does worse;
 4. :mod:`pipelines.economics.reasons` writes each chosen row's contact-by date, offer and
-   reason;
+   reason (:mod:`pipelines.economics.list_rows`: for every row here, for a page's rows in
+   ``POST /rank``);
 5. :mod:`pipelines.economics.holdout` splits the chosen customers into the contacted
    (``treatment``), a randomised ``control`` group, and, in cells no campaign has measured,
    the ``deferred`` beyond the exploration share. The list holds the treatment rows; the
@@ -28,36 +30,31 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from features.errors import WinbackError
 from pipelines.economics.channels import ChannelConfig
-from pipelines.economics.holdout import (
-    assign_groups,
-    cell_power,
-    list_seed,
-    treatment_probability,
-    uniform_draws,
+from pipelines.economics.holdout import cell_power
+from pipelines.economics.list_context import list_id_for
+from pipelines.economics.list_rows import ranked_rows
+from pipelines.economics.options import ContactOptions
+from pipelines.economics.prepared import (  # noqa: F401  (BudgetError: part of this API)
+    BudgetError,
+    PreparedPlan,
+    as_sent,
+    as_sent_totals,
+    check_budget,
+    cut,
+    list_totals,
+    prepare_plan,
 )
-from pipelines.economics.list_context import context_columns, list_id_for
-from pipelines.economics.options import (
-    ContactOptions,
-    as_of_from_scores,
-    contact_options,
-    order_value_of,
-    validate_scores,
-)
-from pipelines.economics.reasons import contact_by_dates, offer_text, reason_text
 from pipelines.economics.response import ResponseModel
 from pipelines.economics.selection import (
     budget_curve,
     chosen_channels,
     expected_value_upper_bound,
-    prefix_length,
-    selection_sequence,
 )
 
 #: Columns of the win-back list, in order.
@@ -106,19 +103,6 @@ CAMPAIGN_LOG_COLUMNS = (
     "list_id",
 )
 
-#: What :func:`reason_text` reads of a customer.
-_REASON_COLUMNS = [
-    "frequency",
-    "typical_gap_days",
-    "days_since_last",
-    "overdue_cycles",
-    "favorite_product",
-]
-
-
-class BudgetError(WinbackError):
-    """A budget or list limit that makes no sense."""
-
 
 @dataclass
 class WinbackPlan:
@@ -144,27 +128,6 @@ class WinbackPlan:
         return budget_curve(self.sequence)
 
 
-def _check_budget(budget: float, limit: int | None) -> None:
-    if (
-        isinstance(budget, bool)
-        or not isinstance(budget, int | float)
-        or not math.isfinite(budget)
-        or budget < 0
-    ):
-        raise BudgetError(f"budget must be a number >= 0, got {budget!r}")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise BudgetError(f"limit must be a whole number >= 1, got {limit!r}")
-
-
-def _as_of_date(scores: pd.DataFrame, as_of: str | dt.date | None) -> dt.date:
-    """The given as-of date, or the one the features were built at."""
-    if as_of is None:
-        return as_of_from_scores(scores)
-    if isinstance(as_of, dt.date):
-        return as_of
-    return dt.date.fromisoformat(str(as_of))
-
-
 def plan_winback(
     scores: pd.DataFrame,
     budget: float,
@@ -180,125 +143,43 @@ def plan_winback(
     configured rates). ``seed`` fixes the control-group draw (default: the as-of date and
     the scores' model version, so a re-run gives the same groups).
     """
-    _check_budget(budget, limit)
-    config = (channels or ChannelConfig()).validate()
-    validate_scores(scores)
-    as_of = _as_of_date(scores, as_of)
-    options = contact_options(scores, config, response)
-    capacities = [config.capacity(c) for c in options.channels]
-    sequence = selection_sequence(as_sent(options, config), capacities)
-    n_moves = prefix_length(sequence, float(budget))
-    chosen = chosen_channels(sequence, n_moves, len(options.customers))
-    seed = seed or list_seed(as_of.isoformat(), _model_version(scores))
-    selected = _ranked_rows(options, chosen, as_of, config, seed)
+    check_budget(budget, limit)
+    return plan_for_budget(prepare_plan(scores, channels, as_of, response, seed), budget, limit)
+
+
+def plan_for_budget(prepared: PreparedPlan, budget: float, limit: int | None = None) -> WinbackPlan:
+    """The plan for ``budget`` from the budget-independent part of a plan: the cut, every
+    chosen row with its words, the groups, the summary and the campaign log."""
+    check_budget(budget, limit)
+    options, config, as_of, seed = prepared.options, prepared.config, prepared.as_of, prepared.seed
+    chosen = cut(prepared, budget)
+    selected = ranked_rows(prepared, chosen)
     contacted = selected[selected["group"] == "treatment"].reset_index(drop=True)
     contacted["rank"] = np.arange(1, len(contacted) + 1, dtype="int64")
     contacted["as_of"] = as_of.isoformat()
-    contacted["model_version"] = _model_version(scores) or ""
+    contacted["model_version"] = prepared.model_version or ""
     contacted["list_id"] = list_id_for(seed)
     shown = contacted if limit is None else contacted.head(limit).reset_index(drop=True)
     cells = cell_power(selected)
     summary = _plan_summary(
-        options, sequence, n_moves, contacted, len(shown), budget, as_of, config
+        options, prepared.sequence, chosen.n_moves, contacted, len(shown), budget, as_of, config
     )
     summary.update(_group_summary(selected, cells, config, seed))
     return WinbackPlan(
         list=shown.loc[:, list(LIST_COLUMNS)],
         options=options,
-        sequence=sequence,
+        sequence=prepared.sequence,
         budget=float(budget),
         as_of=as_of,
         config=config,
-        n_moves=n_moves,
+        n_moves=chosen.n_moves,
         summary=summary,
         campaign=_campaign_log(
-            selected, as_of, seed, _model_version(scores), options.response_source
+            selected, as_of, seed, prepared.model_version, options.response_source
         ),
         cells=cells,
         chosen=selected,
     )
-
-
-def as_sent(options: ContactOptions, config: ChannelConfig) -> ContactOptions:
-    """The options as the budget sees them: only the treatment share of a cell is
-    contacted (the control is held out, unmeasured cells only explored), so an option's
-    expected cost and value are its own times the chance that a chosen customer is sent.
-    Selection on these fills the budget with contacts that are actually made."""
-    share = treatment_probability(options.measured, config.holdout_share, config.exploration_share)
-    return replace(
-        options, cost=options.cost * share, decision_value=options.decision_value * share
-    )
-
-
-def _model_version(scores: pd.DataFrame) -> str | None:
-    if "model_version" not in scores or scores["model_version"].isna().all():
-        return None
-    return str(scores["model_version"].dropna().iloc[0])
-
-
-def _ranked_rows(
-    options: ContactOptions,
-    chosen: np.ndarray,
-    as_of: dt.date,
-    config: ChannelConfig,
-    seed: str,
-) -> pd.DataFrame:
-    """One row per chosen customer with its group, best expected incremental value first."""
-    rows = np.flatnonzero(chosen >= 0)
-    cols = chosen[rows]
-    customers = options.customers.iloc[rows].reset_index(drop=True)
-    contact_by = contact_by_dates(customers, as_of, config)
-    offers = options.offer[rows, cols]
-    channel_names = [options.channels[j] for j in cols]
-    p_anyway = options.p_return_anyway[rows]
-    p_contacted = options.p_return_if_contacted[rows, cols]
-    value = options.value_if_returned[rows]
-    order_value = order_value_of(customers)
-    records = customers.loc[:, _REASON_COLUMNS].to_dict("records")
-    groups = assign_groups(
-        uniform_draws(customers["customer_id"], seed),
-        options.measured[rows, cols],
-        float(config.holdout_share),
-        float(config.exploration_share),
-    )
-    result = pd.DataFrame(
-        {
-            "customer_id": customers["customer_id"].astype(str).to_numpy(),
-            "status": customers["status"].astype(str).to_numpy(),
-            "channel": channel_names,
-            "offer_name": offers,
-            "offer": [
-                offer_text(offers[k], records[k]["favorite_product"], contact_by.iloc[k], config)
-                for k in range(len(rows))
-            ],
-            "p_return_if_contacted": p_contacted,
-            "p_return_anyway": p_anyway,
-            "value_if_returned": value,
-            "cost": options.cost[rows, cols],
-            "expected_incremental_value": options.expected_incremental_value[rows, cols],
-            "contact_by": contact_by.to_numpy(),
-            "reason": [
-                reason_text(
-                    records[k],
-                    channel_names[k],
-                    offers[k],
-                    p_anyway[k],
-                    p_contacted[k],
-                    value[k],
-                    order_value[k],
-                    config,
-                )
-                for k in range(len(rows))
-            ],
-            "group": groups,
-            **context_columns(customers, p_anyway, p_contacted, config),
-        }
-    )
-    result = result.sort_values(
-        ["expected_incremental_value", "customer_id"], ascending=[False, True], kind="stable"
-    ).reset_index(drop=True)
-    result.insert(0, "rank", np.arange(1, len(result) + 1, dtype="int64"))
-    return result
 
 
 def _campaign_log(
@@ -368,23 +249,23 @@ def _plan_summary(
 ) -> dict:
     """Totals of the whole list chosen under the budget (``rows``: how many are shown)."""
     next_move = sequence.iloc[n_moves] if n_moves < len(sequence) else None
+    total_cost, total_value = list_totals(
+        full["cost"].to_numpy(), full["expected_incremental_value"].to_numpy()
+    )
+    cost_as_sent, value_as_sent = as_sent_totals(sequence, n_moves)
     return {
         "as_of": as_of.isoformat(),
         "budget": float(budget),
         "eligible_customers": len(options.customers),
         "contacts": len(full),
         "rows": rows,
-        "total_cost": float(full["cost"].sum()),
-        "total_expected_value": float(full["expected_incremental_value"].sum()),
+        "total_cost": total_cost,
+        "total_expected_value": total_value,
         "channel_mix": {c: int(n) for c, n in full["channel"].value_counts().items()},
         # What the selection expects to spend and gain on the contacts actually sent (the
         # budget's measure; the list's own totals above differ by the luck of the draw).
-        "expected_cost_as_sent": (
-            float(sequence["cumulative_cost"].iloc[n_moves - 1]) if n_moves else 0.0
-        ),
-        "expected_value_as_sent": (
-            float(sequence["cumulative_value"].iloc[n_moves - 1]) if n_moves else 0.0
-        ),
+        "expected_cost_as_sent": cost_as_sent,
+        "expected_value_as_sent": value_as_sent,
         "saturation_budget": float(sequence["cumulative_cost"].iloc[-1]) if len(sequence) else 0.0,
         "max_expected_value": (
             float(sequence["cumulative_value"].iloc[-1]) if len(sequence) else 0.0

@@ -40,20 +40,18 @@ from pipelines.economics.options import ContactOptions
 def _hull(
     start_cost: float,
     start_value: float,
-    costs: np.ndarray,
-    values: np.ndarray,
-    allowed: np.ndarray,
+    costs: Sequence[float],
+    values: Sequence[float],
+    allowed: Sequence[int],
 ) -> list[int]:
     """Channel indices on the upper concave hull of (cost, value) above the start point.
 
     Only options dearer and more valuable than the start qualify; consecutive hull points
     have decreasing extra-value-per-extra-cost, so each hull segment is a move worth making
-    before the next one.
+    before the next one. ``allowed``: the open channels, ascending.
     """
     candidates = [
-        j
-        for j in np.flatnonzero(allowed)
-        if costs[j] > start_cost and values[j] > start_value and values[j] > 0
+        j for j in allowed if costs[j] > start_cost and values[j] > start_value and values[j] > 0
     ]
     # Cheapest first; at equal cost the most valuable first, then channel order.
     candidates.sort(key=lambda j: (costs[j], -values[j], j))
@@ -90,46 +88,54 @@ def selection_sequence(
     and ``to_channel`` (channel indices, -1 = no contact), ``delta_cost``, ``delta_value``
     and their running totals ``cumulative_cost`` and ``cumulative_value``. Capacities are per
     channel in ``options.channels`` order (``inf`` = unlimited).
+
+    The loop runs on Python floats rather than numpy scalars (the same IEEE arithmetic, so
+    the same sequence, several times faster): it is most of a plan's budget-independent
+    cost, which ``POST /rank`` pays again for every new channel setting.
     """
-    costs = options.cost
-    values = options.decision_value
-    n, m = costs.shape
-    capacity = np.full(m, math.inf) if capacities is None else np.asarray(capacities, float)
-    usage = np.zeros(m, dtype=np.int64)
-    state = np.full(n, -1, dtype=np.int64)
+    n, m = options.cost.shape
+    costs: list[list[float]] = options.cost.tolist()
+    values: list[list[float]] = options.decision_value.tolist()
+    capacity = [math.inf] * m if capacities is None else [float(c) for c in capacities]
+    usage = [0] * m
+    state = [-1] * n
     pending: list[list[int]] = [[] for _ in range(n)]
     heap: list[tuple[float, int, int]] = []
-    open_channels = capacity > 0
+    open_channels = [j for j in range(m) if capacity[j] > 0]
 
     def start_point(i: int) -> tuple[float, float]:
         j = state[i]
-        return (0.0, 0.0) if j < 0 else (float(costs[i, j]), float(values[i, j]))
+        return (0.0, 0.0) if j < 0 else (costs[i][j], values[i][j])
 
     def push_next(i: int) -> None:
         if not pending[i]:
             return
         j = pending[i][0]
         c0, v0 = start_point(i)
-        ratio = (values[i, j] - v0) / (costs[i, j] - c0)
+        ratio = (values[i][j] - v0) / (costs[i][j] - c0)
         heapq.heappush(heap, (-ratio, i, j))
 
     for i in range(n):
-        pending[i] = _hull(0.0, 0.0, costs[i], values[i], open_channels)
-        push_next(i)
+        hull = pending[i] = _hull(0.0, 0.0, costs[i], values[i], open_channels)
+        if hull:
+            j = hull[0]
+            heap.append((-(values[i][j] / costs[i][j]), i, j))
+    # One entry per customer, so the pops follow the entries' order however it is built.
+    heapq.heapify(heap)
 
     moves: list[tuple[int, int, int, float, float]] = []
     while heap:
         _, i, j = heapq.heappop(heap)
         if usage[j] >= capacity[j]:
             # Channel full: recompute this customer's way up over the channels still open.
-            open_channels = usage < capacity
+            open_channels = [k for k in range(m) if usage[k] < capacity[k]]
             c0, v0 = start_point(i)
             pending[i] = _hull(c0, v0, costs[i], values[i], open_channels)
             push_next(i)
             continue
         c0, v0 = start_point(i)
-        previous = int(state[i])
-        moves.append((i, previous, j, float(costs[i, j]) - c0, float(values[i, j]) - v0))
+        previous = state[i]
+        moves.append((i, previous, j, costs[i][j] - c0, values[i][j] - v0))
         usage[j] += 1
         if previous >= 0:
             usage[previous] -= 1

@@ -1,8 +1,10 @@
-"""Helpers of the serving tests: a small registered model, and a real server process."""
+"""Helpers of the serving tests: a small registered model, and a real server process.
+
+The model's recipe is :mod:`benchmarks.serving_model` (shared with the serving benchmarks).
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
@@ -14,22 +16,12 @@ import httpx
 import pandas as pd
 import pytest
 
+from benchmarks.serving_model import AS_OF, ServedModel, train_and_score  # noqa: F401 (re-exported)
 from serving.launcher import free_port, server_command, stop_server
 
-AS_OF = "1997-09-30"
 API_KEY = "test-key-" + secrets.token_urlsafe(24)
 SECOND_KEY = "second-key-" + secrets.token_urlsafe(24)
 STARTUP_TIMEOUT = 240
-
-
-@dataclass
-class ServedModel:
-    folder: Path
-    tracking_uri: str
-    scores_path: Path
-    version: str
-    transactions: pd.DataFrame
-    scores: pd.DataFrame
 
 
 @dataclass
@@ -42,48 +34,6 @@ class Server:
 
 #: The session server's header timeout (WINBACK_HEADER_TIMEOUT), in seconds.
 HEADER_TIMEOUT_SECONDS = 2
-
-
-def train_and_score(folder: Path) -> ServedModel:
-    """Register a small champion in a store under ``folder`` and score CDNOW with it."""
-    from features.config import load_feature_config
-    from features.contract import load_transactions
-    from models.boosting import MODEL_FEATURES
-    from pipelines.registry import promotion
-    from pipelines.registry import store as registry
-    from pipelines.scoring.batch import score_to_parquet
-    from pipelines.training.fit import TrainingSettings, train_scorer
-
-    loaded = load_transactions("cdnow")
-    settings = TrainingSettings(
-        max_snapshots=2,
-        dormancy_params={"n_estimators": 40},
-        spend_params={"n_estimators": 40},
-    )
-    scorer, _ = train_scorer(loaded.transactions, AS_OF, settings, load_feature_config())
-    mlflow = registry.configure_mlflow()
-    with mlflow.start_run(run_name="serving tests"):
-        mlflow.log_params(
-            {
-                "as_of": AS_OF,
-                "validation_cutoff": "1997-07-02",
-                "horizon_days": settings.horizon_days,
-                "feature_schema": json.dumps(list(MODEL_FEATURES)),
-            }
-        )
-        info = registry.log_scorer(mlflow, scorer)
-    version = str(info.registered_model_version)
-    promotion.promote(version, "serving tests", manual=True)
-    scores_path = folder / "scores.parquet"
-    scores, _ = score_to_parquet(loaded, AS_OF, scores_path)
-    return ServedModel(
-        folder=folder,
-        tracking_uri=registry.tracking_uri(),
-        scores_path=scores_path,
-        version=version,
-        transactions=loaded.transactions,
-        scores=scores,
-    )
 
 
 def server_env(model: ServedModel, **extra: str) -> dict[str, str]:
