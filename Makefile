@@ -20,7 +20,7 @@ help:
 	@echo "make demo   - run winback end to end on the bundled CDNOW data (outputs in out/)"
 	@echo "make test   - run the test suite"
 	@echo "make lint   - ruff check"
-	@echo "make bench  - benchmarks against the reference implementation (benchmarks/RESULTS.md)"
+	@echo "make bench  - benchmarks against the references: RESULTS.md, SERVING.md (wrk), RANK.md"
 	@echo "make bench-small - the same at 20k customers, a quick smoke run"
 	@echo "make bench-decisions - learned uplift lists vs the oracle on the simulator (benchmarks/DECISIONS.md)"
 	@echo "make bento  - package the service as a Bento serving the champion's version, pinned"
@@ -50,6 +50,8 @@ bento: $(VENV)/.synced | $(UV)
 
 bench: $(VENV)/.synced
 	$(VENV)/bin/python -m benchmarks.run --size full
+	$(VENV)/bin/python -m benchmarks.serving_wrk
+	$(VENV)/bin/python -m benchmarks.rank_latency
 
 bench-small: $(VENV)/.synced
 	$(VENV)/bin/python -m benchmarks.run --size small

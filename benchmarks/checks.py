@@ -47,6 +47,18 @@ def compare_rfm(ours_path: Path, reference_path: Path) -> dict[str, Any]:
     return result
 
 
+def compare_customers(ours_path: Path, reference_path: Path) -> dict[str, Any]:
+    """The same customers in both files: both pipelines scored everyone."""
+    ours = set(pd.read_parquet(ours_path, columns=["customer_id"])["customer_id"])
+    reference = set(pd.read_parquet(reference_path, columns=["customer_id"])["customer_id"])
+    return {
+        "customers": len(reference),
+        "only_ours": len(ours - reference),
+        "only_reference": len(reference - ours),
+        "ok": ours == reference,
+    }
+
+
 def compare_feature_tables(left_path: Path, right_path: Path) -> dict[str, Any]:
     """Integers, dates and strings exactly equal, floats within :data:`FLOAT_ATOL`."""
     left = pd.read_parquet(left_path).sort_values("customer_id", ignore_index=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.report_startup import startup_section
+from benchmarks.report_startup import startup_section, whole_process_section
 
 
 def _s(seconds: float | None) -> str:
@@ -51,6 +51,7 @@ def render_markdown(r: dict[str, Any]) -> str:
         _scoring_section,
         _spark_section,
         startup_section,
+        whole_process_section,
         _checks_section,
         _errors_section,
     ):
@@ -103,6 +104,13 @@ def _targets_section(r: dict[str, Any], add) -> None:
             f"| {row['target']} | {_fmt_measured(row['measured'], unit)} "
             f"| {goal_op} {_fmt_measured(row['goal'], unit)} | {_met(row['met'])} |"
         )
+    add("")
+    add(
+        "The service's targets (wrk against a no-op Starlette and a no-op BentoML route, "
+        "`winback serve` start-up) are in `benchmarks/SERVING.md` "
+        "(`python -m benchmarks.serving_wrk`), `/rank` page latency in `benchmarks/RANK.md` "
+        "(`python -m benchmarks.rank_latency`); `make bench` runs all three."
+    )
     add("")
     floor, ref = r.get("day_groupby_floor"), r.get("rfm_lifetimes")
     if floor and ref:

@@ -18,7 +18,10 @@ c. batch scoring: ``BTYDModel.predict`` (closed forms) against lifetimes' method
    compared; XGBoost ``inplace_predict`` against ``predict(DMatrix)``;
 d. the feature table on Spark (local mode) against DuckDB, tables compared;
 e. start-up and loading (:mod:`benchmarks.startup`): ``winback --help`` against a bare
-   ``python -c "import typer, rich"``, ``load_transactions`` against ``pd.read_parquet``.
+   ``python -c "import typer, rich"``, ``load_transactions`` against ``pd.read_parquet``;
+f. whole processes (:mod:`benchmarks.whole_process`): ``winback features`` and ``winback
+   score`` from the shell against the lifetimes scripts doing the same
+   (:mod:`benchmarks.reference_pipelines`), on 3M transactions at full size.
 
 Timings are the best of ``repeat`` runs for ours (the reference runs once at full size:
 it is the slow side, and a single run can only flatter it). Equality failures and failed
@@ -41,7 +44,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.data import DATA_DIR, SIZES, ensure_dataset
+from benchmarks.data import DATA_DIR, SIZES, Dataset, ensure_dataset
 from benchmarks.machine import machine_info
 from benchmarks.report import render_markdown
 from benchmarks.stages import (
@@ -52,6 +55,7 @@ from benchmarks.stages import (
     run_scoring_stage,
     run_spark_stage,
     run_startup_stage,
+    run_whole_process_stage,
 )
 from benchmarks.steps import StepRunner
 from benchmarks.targets import evaluate_targets
@@ -94,6 +98,8 @@ def run_benchmarks(
     run_fitting_stage(step, plan, space)
     run_scoring_stage(step, plan, space)
     run_startup_stage(step, plan, space)
+    whole_space = _whole_process_space(size, space, data_dir, log)
+    run_whole_process_stage(step, plan, whole_space, _identity(whole_space.dataset))
     if spark:
         run_spark_stage(step, plan, space, master)
 
@@ -104,6 +110,24 @@ def run_benchmarks(
     _write_results(results, results_path)
     log(f"[bench] wrote {results_path} ({results['wall_seconds'] / 60:.1f} min)")
     return results
+
+
+def _whole_process_space(
+    size: str, space: Workspace, data_dir: Path, log: Callable[[str], Any]
+) -> Workspace:
+    """Issue 18 times whole processes on 3M transactions: the medium data set when the run's
+    own is the full one (10M), else the run's own."""
+    if size != "full":
+        return space
+    log("[bench] whole processes on the 'medium' data set (issue 18's 3M transactions)")
+    dataset, _ = ensure_dataset("medium", data_dir)
+    return Workspace.create(dataset, data_dir, "medium")
+
+
+def _identity(dataset: Dataset) -> dict[str, Any]:
+    """What names a data set for the champion trained on it (reused while it is the same)."""
+    stat = dataset.path.stat()
+    return {**dataset.to_dict(), "bytes": stat.st_size, "mtime": stat.st_mtime}
 
 
 def _new_results(size: str, plan: Plan) -> dict[str, Any]:

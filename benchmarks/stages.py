@@ -15,6 +15,7 @@ from typing import Any
 from benchmarks.checks import (
     check_closed_form_scores,
     check_xgboost_paths,
+    compare_customers,
     compare_feature_tables,
     compare_params,
     compare_rfm,
@@ -182,6 +183,29 @@ def run_startup_stage(step: StepRunner, plan: Plan, space: Workspace) -> None:
     ``load_transactions`` against ``pd.read_parquet`` of the same file (issue 18)."""
     step("cli_startup", "cli_startup", repeat=plan.repeat)
     step("load_transactions", "load_ours", data=str(space.dataset.path), repeat=plan.repeat)
+
+
+def run_whole_process_stage(
+    step: StepRunner, plan: Plan, space: Workspace, recipe: dict[str, Any]
+) -> None:
+    """(f) Whole processes: ``winback features`` and ``winback score`` against the lifetimes
+    scripts doing the same (issue 18), on ``space``'s data set (3M transactions at full
+    size, the issue's size)."""
+    common = {
+        **space.common,
+        "work": str(space.work),
+        "repeat": plan.repeat,
+    }
+    if step("whole_features", "whole_features", **common):
+        step.check(
+            "whole_features_vs_lifetimes",
+            compare_rfm(space.path("whole_features_ours"), space.path("whole_features_ref")),
+        )
+    if step("whole_score", "whole_score", **common, recipe=recipe):
+        step.check(
+            "whole_score_customers",
+            compare_customers(space.path("whole_score_ours"), space.path("whole_score_ref")),
+        )
 
 
 def run_spark_stage(step: StepRunner, plan: Plan, space: Workspace, master: str) -> None:

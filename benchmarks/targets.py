@@ -20,6 +20,8 @@ TARGETS = {
     # issue 18: time ratios ours / reference measured in the same run.
     "features_vs_groupby_ratio": 2.0,
     "help_vs_typer_ratio": 2.0,
+    "whole_features_speedup": 3.0,
+    "whole_score_speedup": 5.0,
 }
 #: The DuckDB memory cap (``WINBACK_DUCKDB_MEMORY_LIMIT``) of the memory-limited run.
 LIMITED_MEMORY = "1GB"
@@ -34,6 +36,7 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         *_fitting_rows(results),
         *_scoring_rows(results),
         *_startup_rows(results),
+        *_whole_process_rows(results),
     ]
 
 
@@ -148,3 +151,23 @@ def _startup_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             "ratio",
         )
     ]
+
+
+def _whole_process_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Whole processes against the lifetimes scripts (issue 18)."""
+    rows = []
+    for key, label in (
+        ("whole_features", "`winback features` speed-up vs a lifetimes script, whole process"),
+        ("whole_score", "`winback score` speed-up vs a lifetimes pipeline, whole process"),
+    ):
+        measured = results.get(key)
+        rows.append(
+            _row(
+                label,
+                measured["speedup"] if measured else None,
+                TARGETS[f"{key}_speedup"],
+                True,
+                "x",
+            )
+        )
+    return rows

@@ -30,11 +30,26 @@ def test_small_benchmark_runs_end_to_end_with_equal_results(tmp_path):
         "scores_vs_lifetimes": True,
         "xgboost_inplace_vs_dmatrix": True,
         "spark_vs_duckdb": True,
+        "whole_features_vs_lifetimes": True,
+        "whole_score_customers": True,
     }
     assert results["data"]["n_customers"] == 20_000
     report = results_path.read_text()
     assert results["cli_startup"]["heavy_modules"] == []
     assert results["load_transactions"]["reconciles"] is True
-    for section in ("## Targets", "## (a)", "## (b)", "## (c)", "## (d)", "## (e)", "## Checks"):
+    # Whole processes: both sides ran, and the champion was trained for the run's data set.
+    for step in ("whole_features", "whole_score"):
+        assert results[step]["seconds"] > 0 and results[step]["reference_seconds"] > 0
+    assert results["whole_score"]["train_seconds"] > 0
+    for section in (
+        "## Targets",
+        "## (a)",
+        "## (b)",
+        "## (c)",
+        "## (d)",
+        "## (e)",
+        "## (f)",
+        "## Checks",
+    ):
         assert section in report
     assert json.loads(results_path.with_suffix(".json").read_text())["ok"] is True
