@@ -41,7 +41,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from serving.auth import APIKeyMiddleware, ASGIApp, Message, Receive, Scope, Send
+from serving.auth import APIKeyMiddleware, ASGIApp, Receive, Scope, Send
+from serving.http import replaying
 from serving.schemas import MAX_BODY_BYTES, MAX_CUSTOMERS_PER_REQUEST, MAX_ID_LENGTH, ScoreResponse
 
 LOOKUP_PATH = "/score"
@@ -190,20 +191,6 @@ async def _read_body(receive: Receive) -> tuple[bytes, bool] | None:
             return b"".join(chunks), False
 
 
-def _replaying(body: bytes, receive: Receive, more: bool) -> Receive:
-    """A ``receive`` that gives the already-read body first, then the client's own."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": more}
-
-    return replay
-
-
 def _declared_too_large(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     for name, value in headers:
         if name == b"content-length":
@@ -242,7 +229,7 @@ class FastLookupApp:
         answer = table.answer(ids) if ids is not None else None
         if answer is None:
             LOOKUP_COUNTS["full"] += 1
-            await self.app(scope, _replaying(body, receive, more=not complete), send)
+            await self.app(scope, replaying(body, receive, more=not complete), send)
             return
         LOOKUP_COUNTS["lean"] += 1
         await send(

@@ -80,6 +80,22 @@ async def _send_json(send: Send, status: int, body: bytes) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def replaying(body: bytes, receive: Receive, more: bool) -> Receive:
+    """A ``receive`` that gives the already-read ``body`` first (``more``: the client has
+    more to send), then the client's own messages: a middleware that had to read the body
+    passes the request on as if it had not."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": more}
+
+    return replay
+
+
 class RequestGuardMiddleware:
     """413 for oversized bodies, JSON bodies, and Problem-shaped 400s on the API paths."""
 
@@ -122,15 +138,7 @@ class RequestGuardMiddleware:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if replayed:
-                return await receive()
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
+        replay = replaying(b"".join(chunks), receive, more=False)
 
         start: Message | None = None
         held: list[bytes] = []

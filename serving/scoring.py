@@ -235,13 +235,13 @@ class Snapshot:
     @classmethod
     def load(cls, path: str | Path) -> Snapshot:
         """Read ``scores.parquet`` as written by ``winback score`` / ``winback demo``."""
+        # Imported here: the column-by-column builder uses this module's field lists.
+        from serving.snapshot_load import snapshot_scores
+
         table = read_scores(path)
         scores = table.scores
         scores["customer_id"] = scores["customer_id"].astype(str)
-        by_id = {
-            str(row["customer_id"]): score_from_row(row, "snapshot", table.as_of)
-            for row in scores.to_dict("records")
-        }
+        by_id = snapshot_scores(scores, table.as_of)
         return cls(
             path=str(path),
             as_of=table.as_of,

@@ -123,7 +123,7 @@ class WinbackService:
         from pipelines.economics.rank import economics_config
         from pipelines.registry import store as registry
         from serving.ranking import RankingCache
-        from serving.snapshot_load import load_snapshot
+        from serving.scoring import Snapshot
 
         logging.getLogger("bentoml._internal.server.http_app").addFilter(ValidationLogFilter())
         settings = service_settings()
@@ -135,7 +135,7 @@ class WinbackService:
             settings.channels_path, settings.campaign_results_path
         )
         path = settings.scores_path
-        self.snapshot = load_snapshot(path) if path.is_file() else None
+        self.snapshot = Snapshot.load(path) if path.is_file() else None
         self.uplift_response = None
         if settings.uplift_model_path and self.snapshot is not None:
             from pipelines.economics.uplift_choice import choose_uplift

@@ -1,31 +1,26 @@
-"""The worker's snapshot, loaded column by column: the same :class:`Snapshot` in a third of
-the time.
+"""A snapshot's customers, converted column by column: what :meth:`Snapshot.load` serves.
 
-Why: :meth:`serving.scoring.Snapshot.load` converts the table row by row
-(``DataFrame.to_dict("records")`` and :func:`serving.scoring.plain_value` on every cell),
-which took 3.5-4.5 s of a worker's start-up for CDNOW's 23,570 customers, the largest part
-of the worker's own work (issue 18: ``winback serve`` ready within 10 s). Here each column
-becomes Python values in one numpy pass, with the same rules as ``plain_value`` (NaN,
-infinities and NaT become None, numpy scalars Python ones, timestamps dates), and pydantic
-still validates every customer, so the models are equal to ``Snapshot.load``'s
+Why: converting the table row by row (``DataFrame.to_dict("records")`` and
+:func:`serving.scoring.plain_value` on every cell, then :func:`serving.scoring.score_from_row`
+per customer) took 3.5-4.5 s of a worker's start-up for CDNOW's 23,570 customers, the
+largest part of the worker's own work (issue 18: ``winback serve`` ready within 10 s). Here
+each column becomes Python values in one numpy pass, with the same rules as ``plain_value``
+(NaN, infinities and NaT become None, numpy scalars Python ones, timestamps dates), and
+pydantic still validates every customer, so the models are equal to ``score_from_row``'s
 (``tests/serving/test_fast_lookup.py`` compares both on the served snapshot).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from pydantic import TypeAdapter
 
-from features.population import PopulationReference
-from pipelines.scoring.table import read_scores
-from serving.ids import IdFormat
 from serving.schemas import CustomerScore
-from serving.scoring import FEATURE_FIELDS, SCORE_FIELDS, Snapshot, plain_value
+from serving.scoring import FEATURE_FIELDS, SCORE_FIELDS, plain_value
 
 _SCORES = TypeAdapter(list[CustomerScore])
 
@@ -51,8 +46,9 @@ def plain_column(column: pd.Series) -> list[Any]:
 
 
 def snapshot_scores(scores: pd.DataFrame, as_of: dt.date) -> dict[str, CustomerScore]:
-    """Customer id -> its :class:`CustomerScore`, as ``Snapshot.load`` builds them (one
-    pydantic validation call for the whole table rather than two per customer)."""
+    """Customer id -> its :class:`CustomerScore`, as :func:`serving.scoring.score_from_row`
+    builds it (one pydantic validation call for the whole table rather than two per
+    customer)."""
     ids = [str(c) for c in scores["customer_id"].tolist()]
     count = len(ids)
     versions = (
@@ -80,21 +76,3 @@ def snapshot_scores(scores: pd.DataFrame, as_of: dt.date) -> dict[str, CustomerS
         )
     ]
     return dict(zip(ids, _SCORES.validate_python(rows), strict=True))
-
-
-def load_snapshot(path: str | Path) -> Snapshot:
-    """:meth:`Snapshot.load`, faster (see the module docstring)."""
-    table = read_scores(path)
-    scores = table.scores
-    scores["customer_id"] = scores["customer_id"].astype(str)
-    by_id = snapshot_scores(scores, table.as_of)
-    return Snapshot(
-        path=str(path),
-        as_of=table.as_of,
-        horizon_days=table.horizon_days,
-        model_version=table.model_version,
-        scores=scores,
-        by_id=by_id,
-        population=PopulationReference.from_features(scores),
-        id_format=IdFormat.of(by_id),
-    )

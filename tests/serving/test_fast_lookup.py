@@ -142,20 +142,29 @@ def test_metrics_count_the_lean_lookups(client, served_model):
 # --------------------------------------------------------------------------- unit
 
 
-def test_the_column_loader_builds_the_same_snapshot(served_model):
-    """serving.snapshot_load (the worker's loader) equals Snapshot.load on every customer."""
-    from serving.scoring import Snapshot
-    from serving.snapshot_load import load_snapshot
+def test_the_column_loader_builds_what_the_row_rule_builds(served_model):
+    """Snapshot.load's column-by-column builder (serving.snapshot_load) equals
+    score_from_row, the rule for one row, on every customer of the served snapshot."""
+    from pipelines.scoring.table import read_scores
+    from serving.ids import IdFormat
+    from serving.scoring import Snapshot, score_from_row
 
-    rows, columns = Snapshot.load(served_model.scores_path), load_snapshot(served_model.scores_path)
-    assert list(columns.by_id) == list(rows.by_id)
-    for customer_id, expected in rows.by_id.items():
+    table = read_scores(served_model.scores_path)
+    scores = table.scores
+    scores["customer_id"] = scores["customer_id"].astype(str)
+    rows = {
+        str(row["customer_id"]): score_from_row(row, "snapshot", table.as_of)
+        for row in scores.to_dict("records")
+    }
+    columns = Snapshot.load(served_model.scores_path)
+    assert list(columns.by_id) == list(rows)
+    for customer_id, expected in rows.items():
         assert columns.by_id[customer_id] == expected
         assert columns.by_id[customer_id].model_dump_json() == expected.model_dump_json()
     assert (columns.as_of, columns.horizon_days, columns.model_version, columns.id_format) == (
-        rows.as_of, rows.horizon_days, rows.model_version, rows.id_format
+        table.as_of, table.horizon_days, table.model_version, IdFormat.of(rows)
     )  # fmt: skip
-    assert columns.scores.equals(rows.scores)
+    assert columns.scores.equals(scores)
 
 
 @pytest.mark.parametrize(
