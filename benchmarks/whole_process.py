@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -102,9 +103,7 @@ def ensure_champion(data: str, as_of: str, store: Path, recipe: dict[str, Any]) 
     wanted = {"data": data, "as_of": as_of, "recipe": recipe}
     if marker.exists() and json.loads(marker.read_text()) == wanted:
         return None
-    if store.exists():
-        for path in sorted(store.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
+    shutil.rmtree(store, ignore_errors=True)  # another data set's champion, or a failed run's
     store.mkdir(parents=True, exist_ok=True)
     command = [*_winback(), "train", "-t", data, "--as-of", as_of]
     command += ["--transaction-model", "bgnbd"]

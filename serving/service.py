@@ -21,12 +21,15 @@ start-up check of the main process is :mod:`serving.startup`.
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import gc
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 
@@ -63,7 +66,13 @@ from serving.schemas import (  # noqa: E402
     ScoreResponse,
     SnapshotInfo,
 )
-from serving.settings import MODEL_VERSION_ENV, service_settings  # noqa: E402
+from serving.served_model import load_served_model  # noqa: E402
+from serving.settings import (  # noqa: E402
+    MODEL_VERSION_ENV,
+    SERVED_MODEL_ENV,
+    ServiceSettings,
+    service_settings,
+)
 from serving.startup import check_configuration  # noqa: E402
 
 if TYPE_CHECKING:
@@ -106,14 +115,19 @@ class WinbackService:
     def refuse_bad_configuration() -> None:
         """Runs once in the main process of ``bentoml serve``, before any worker starts:
         a misconfigured service stops here with one line instead of respawning workers."""
+        # The loaded model goes to the workers as files (serving/served_model.py), removed
+        # when the server stops.
+        served = Path(tempfile.mkdtemp(prefix="winback-served-model-"))
+        atexit.register(shutil.rmtree, served, True)
         try:
-            version = check_configuration(service_settings())
+            version = check_configuration(service_settings(), export_to=served)
         except WinbackError as error:
             logger.error("winback service not started: %s", error)
             raise SystemExit(f"error: {error}") from None
         # Resolve the champion alias once: every worker (started after this hook, with a
         # copy of this environment) loads this exact version, even if the alias moves.
         os.environ[MODEL_VERSION_ENV] = version
+        os.environ[SERVED_MODEL_ENV] = str(served)
         service_settings.cache_clear()
         logger.info("serving winback v%s", version)
 
@@ -121,16 +135,13 @@ class WinbackService:
         import anyio
 
         from pipelines.economics.rank import economics_config
-        from pipelines.registry import store as registry
         from serving.ranking import RankingCache
         from serving.scoring import Snapshot
 
         logging.getLogger("bentoml._internal.server.http_app").addFilter(ValidationLogFilter())
         settings = service_settings()
         _, self.insecure = settings.authentication()
-        self.scorer, version = registry.load_scorer(settings.model_version)
-        self.model_version = str(version.version)
-        self.version_metadata = registry.version_metadata(version)
+        self.scorer, self.model_version, self.version_metadata = _load_model(settings)
         self.channel_config, _ = economics_config(
             settings.channels_path, settings.campaign_results_path
         )
@@ -361,6 +372,19 @@ class WinbackService:
             else None,
             authentication="none" if self.insecure else "api_key",
         )
+
+
+def _load_model(settings: ServiceSettings) -> tuple[Any, str, dict[str, Any]]:
+    """``(scorer, version, metadata)``: from the files the start-up check left
+    (:mod:`serving.served_model`, no MLflow import), else from the registry."""
+    directory = os.environ.get(SERVED_MODEL_ENV, "").strip()
+    served = load_served_model(directory) if directory else None
+    if served is not None:
+        return served
+    from pipelines.registry import store as registry
+
+    scorer, version = registry.load_scorer(settings.model_version)
+    return scorer, str(version.version), registry.version_metadata(version)
 
 
 def _forbid_unknown_fields() -> None:

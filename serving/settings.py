@@ -25,6 +25,9 @@ from pipelines.paths import DEFAULT_SCORES
 SCORES_ENV = "WINBACK_SCORES"
 #: The registered version to serve (default: the ``champion`` alias, resolved at start-up).
 MODEL_VERSION_ENV = "WINBACK_MODEL_VERSION"
+#: Set by the server itself: where the start-up check left the model it loaded, for the
+#: workers to read without MLflow (:mod:`serving.served_model`).
+SERVED_MODEL_ENV = "WINBACK_SERVED_MODEL_DIR"
 #: Server worker processes (default 1).
 WORKERS_ENV = "WINBACK_WORKERS"
 #: Channels config for ``/rank`` (default: ``configs/channels.yaml``).

@@ -7,6 +7,8 @@ module holds the HTTP service only.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from features.errors import WinbackError
 from serving.settings import (
     ALLOW_VERSION_MISMATCH_ENV,
@@ -16,10 +18,13 @@ from serving.settings import (
 )
 
 
-def check_configuration(settings: ServiceSettings | None = None) -> str:
+def check_configuration(
+    settings: ServiceSettings | None = None, export_to: Path | None = None
+) -> str:
     """The model version to serve; raises :class:`WinbackError` with one line if the
     service must not start (no key, no champion, an unreadable model, snapshot or
-    channels file). ``settings`` default: read from the environment now."""
+    channels file). ``settings`` default: read from the environment now. ``export_to``:
+    write the loaded model there for the workers (:mod:`serving.served_model`)."""
     from pipelines.economics.rank import economics_config
     from pipelines.registry import store as registry
     from pipelines.scoring.table import read_scores
@@ -42,7 +47,7 @@ def check_configuration(settings: ServiceSettings | None = None) -> str:
     # Load the model once here too: a missing champion or an artifact this code cannot
     # read must stop the server with one line, not make BentoML respawn failing workers.
     try:
-        _, version = registry.load_scorer(settings.model_version)
+        scorer, version = registry.load_scorer(settings.model_version)
     except WinbackError:
         raise
     except Exception as error:
@@ -51,6 +56,10 @@ def check_configuration(settings: ServiceSettings | None = None) -> str:
             f"{error}); retrain with `winback train` or pin a version with {MODEL_VERSION_ENV}"
         ) from error
     served = str(version.version)
+    if export_to is not None:
+        from serving.served_model import export_served_model
+
+        export_served_model(scorer, served, registry.version_metadata(version), export_to)
     scored_by = snapshot.model_version if snapshot is not None else None
     if scored_by not in (None, served) and not settings.allow_version_mismatch:
         raise WinbackError(

@@ -118,6 +118,26 @@ def test_start_up_checks_resolve_the_version_once(served_model, monkeypatch):
     assert check_configuration() == served_model.version
 
 
+def test_start_up_check_hands_the_loaded_model_to_the_workers(served_model, monkeypatch, tmp_path):
+    """What the check exports is what the registry serves: the same scorer state and the
+    same /metadata, read back without MLflow (serving/served_model.py)."""
+    from pipelines.registry import store as registry
+    from serving.served_model import load_served_model
+    from serving.service import check_configuration
+
+    monkeypatch.setenv("WINBACK_API_KEYS", "k-0123456789abcdef")
+    monkeypatch.setenv("WINBACK_SCORES", str(served_model.scores_path))
+    monkeypatch.delenv("WINBACK_MODEL_VERSION", raising=False)
+    assert load_served_model(tmp_path / "handed") is None  # nothing written yet
+    version = check_configuration(export_to=tmp_path / "handed")
+
+    scorer, served_version, metadata = load_served_model(tmp_path / "handed")
+    expected_scorer, expected_version = registry.load_scorer(version)
+    assert served_version == version == str(expected_version.version)
+    assert scorer.to_dict() == expected_scorer.to_dict()
+    assert metadata == registry.version_metadata(expected_version)
+
+
 def test_start_up_checks_refuse_a_bad_channels_file(served_model, monkeypatch, tmp_path):
     from features.errors import WinbackError
     from serving.service import check_configuration
