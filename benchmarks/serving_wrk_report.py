@@ -140,13 +140,14 @@ EXPLANATION = """\
   1,525 -> 3,316 req/s; 1,000-id batches unchanged. With httptools the connection guards
   of `serving/connections.py` (header timeout, connection limit; written for h11) would
   not apply, so adding them needs that work first.
-- **Start-up** is mostly imports (mlflow, scipy.stats, xgboost, the economics modules)
-  and the model load, and they happen twice in series: BentoML's supervisor runs the
-  start-up check (`serving/startup.py`, which loads the model so that a bad artifact
-  stops the server with one line instead of respawning workers) before it binds the port
-  and starts a worker, which imports and loads everything again. The worker's snapshot
-  is now built column by column (`serving/snapshot_load.py`, 2-2.5x faster than the
-  row-by-row `Snapshot.load`, equal models).
+- **Start-up** is mostly imports and the model load. BentoML's supervisor runs the
+  start-up check (`serving/startup.py`: it loads the model so that a bad artifact stops the
+  server with one line instead of respawning workers) before it binds the port; it hands
+  what it loaded to the workers as files (`serving/served_model.py`), so a worker reads
+  the scorer without importing MLflow and its SQLAlchemy store (about 5 s of CPU before
+  this change). The worker still imports xgboost (which imports scikit-learn), builds the
+  snapshot column by column (`serving/snapshot_load.py`, 2-2.5x faster than row by row)
+  and prepares the `/rank` selection.
 """
 
 
