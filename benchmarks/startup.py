@@ -43,19 +43,17 @@ def _seconds(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def _help_command() -> list[str]:
+def winback_command() -> list[str]:
     """The installed ``winback`` script when there is one (what users run), else ``-m``."""
     script = Path(sys.executable).with_name("winback")
-    if script.exists():
-        return [str(script), "--help"]
-    return [sys.executable, "-m", "pipelines.cli", "--help"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pipelines.cli"]
 
 
 def cli_startup(repeat: int) -> dict:
     """``winback --help`` vs a bare ``import typer, rich``: best of ``repeat`` (at least 5)."""
     runs = max(repeat, 5)
     bare_command = [sys.executable, "-c", "import typer, rich"]
-    help_command = _help_command()
+    help_command = [*winback_command(), "--help"]
     ours, bare = [], []
     for _ in range(runs):
         bare.append(_seconds(bare_command))

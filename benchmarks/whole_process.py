@@ -25,13 +25,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.startup import winback_command
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _winback() -> list[str]:
-    """The installed ``winback`` script when there is one (what users run), else ``-m``."""
-    script = Path(sys.executable).with_name("winback")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "pipelines.cli"]
 
 
 def run_process(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
@@ -88,7 +84,7 @@ def _env(**extra: str) -> dict[str, str]:
 def whole_features(data: str, as_of: str, work: str, repeat: int) -> dict[str, Any]:
     """``winback features`` against the lifetimes summary script, whole processes."""
     work_dir = Path(work)
-    ours = [*_winback(), "features", "-t", data, "--as-of", as_of]
+    ours = [*winback_command(), "features", "-t", data, "--as-of", as_of]
     ours += ["--out", str(work_dir / "whole_features_ours.parquet")]
     reference = _reference("features", data, as_of, str(work_dir / "whole_features_ref.parquet"))
     return _compare(ours, reference, repeat, _env())
@@ -105,7 +101,7 @@ def ensure_champion(data: str, as_of: str, store: Path, recipe: dict[str, Any]) 
         return None
     shutil.rmtree(store, ignore_errors=True)  # another data set's champion, or a failed run's
     store.mkdir(parents=True, exist_ok=True)
-    command = [*_winback(), "train", "-t", data, "--as-of", as_of]
+    command = [*winback_command(), "train", "-t", data, "--as-of", as_of]
     command += ["--transaction-model", "bgnbd"]
     seconds, _ = run_process(command, _env(MLFLOW_TRACKING_URI=_tracking_uri(store)))
     marker.write_text(json.dumps(wanted))
@@ -123,7 +119,7 @@ def whole_score(
     work_dir = Path(work)
     store = work_dir / "whole_process_mlflow"
     train_seconds = ensure_champion(data, as_of, store, recipe)
-    ours = [*_winback(), "score", "-t", data, "--as-of", as_of]
+    ours = [*winback_command(), "score", "-t", data, "--as-of", as_of]
     ours += ["--out", str(work_dir / "whole_score_ours.parquet")]
     reference = _reference("score", data, as_of, str(work_dir / "whole_score_ref.parquet"))
     env = _env(MLFLOW_TRACKING_URI=_tracking_uri(store))
