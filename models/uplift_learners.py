@@ -50,6 +50,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from models.uplift_logistic import LogisticUplift
 from models.uplift_pooled import PooledUpliftLearner, log_odds, predict_booster, train_booster
 
 Bag = dict[str, xgb.Booster]
@@ -177,7 +178,8 @@ class ClassTransformationUplift(PooledUpliftLearner):
 
 
 LEARNERS: dict[str, type[PooledUpliftLearner]] = {
-    cls.kind: cls for cls in (TLearner, OffsetTLearner, XLearner, ClassTransformationUplift)
+    cls.kind: cls
+    for cls in (TLearner, OffsetTLearner, XLearner, ClassTransformationUplift, LogisticUplift)
 }
 
 

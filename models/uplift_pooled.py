@@ -178,12 +178,10 @@ class PooledUpliftLearner:
         matrix[rows, index[rows]] = 1.0
         return matrix, index
 
-    def fit(
-        self, log: pd.DataFrame, outcome: str = "returned", spend: str | None = None
-    ) -> PooledUpliftLearner:
-        """Fit on a campaign log carrying outcomes and features (``models.uplift_data``)."""
-        if self.n_bags < 2:
-            raise ValueError(f"n_bags must be at least 2 for a lower bound, got {self.n_bags}")
+    def _prepare(
+        self, log: pd.DataFrame, outcome: str, spend: str | None
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Validate the log, fit the encoder, options and propensities: ``(data, X, A, y, t)``."""
         exclude = [outcome] + ([spend] if spend else [])
         features = (
             list(self.features) if self.features is not None else feature_columns(log, exclude)
@@ -200,7 +198,15 @@ class PooledUpliftLearner:
         n = len(t)
         self.propensity_ = {"control": float((t == 0).sum() / n)}
         self.propensity_.update({k: float(counts[k] / n) for k in self.options_})
-        y = data[outcome].to_numpy(float)
+        return data, X, A, data[outcome].to_numpy(float), t
+
+    def fit(
+        self, log: pd.DataFrame, outcome: str = "returned", spend: str | None = None
+    ) -> PooledUpliftLearner:
+        """Fit on a campaign log carrying outcomes and features (``models.uplift_data``)."""
+        if self.n_bags < 2:
+            raise ValueError(f"n_bags must be at least 2 for a lower bound, got {self.n_bags}")
+        data, X, A, y, t = self._prepare(log, outcome, spend)
         rng = np.random.default_rng(self.random_state)
         self.bags_ = []
         for b in range(self.n_bags):
@@ -245,12 +251,8 @@ class PooledUpliftLearner:
                 f"this model learned from; known: {', '.join(self.options_)}"
             )
         matrix = self.encoder_.transform(X)
-        p0, tau = zip(
-            *(self._predict_bag(bag, matrix, A, option) for bag in self.bags_), strict=True
-        )
-        p_anyway = np.clip(np.mean(p0, axis=0), 0.0, 1.0)
-        uplift = np.mean(tau, axis=0)
-        sd = np.std(tau, axis=0, ddof=1)
+        p_anyway, uplift, sd = self._point_and_sd(matrix, A, option)
+        p_anyway = np.clip(p_anyway, 0.0, 1.0)
         out = pd.DataFrame(
             {
                 "p_anyway": p_anyway,
@@ -268,7 +270,23 @@ class PooledUpliftLearner:
             out["incremental_spend"] = out["p_if_contacted"] * s1 - out["p_anyway"] * s0
         return out
 
+    def _point_and_sd(
+        self, matrix: np.ndarray, A: np.ndarray, option: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(p_anyway, uplift, uplift_sd)``: the bags' mean and their spread."""
+        p0, tau = zip(
+            *(self._predict_bag(bag, matrix, A, option) for bag in self.bags_), strict=True
+        )
+        return np.mean(p0, axis=0), np.mean(tau, axis=0), np.std(tau, axis=0, ddof=1)
+
     # ------------------------------------------------------------------ state
+    def _state(self) -> Any:
+        """The fitted effect model's plain state (the bags' boosters as JSON text)."""
+        return [{k: _booster_json(v) for k, v in bag.items()} for bag in self.bags_]
+
+    def _load_state(self, state: Any) -> None:
+        self.bags_ = [{k: _booster_from_json(v) for k, v in bag.items()} for bag in state]
+
     def to_dict(self) -> dict[str, Any]:
         """Plain state (boosters as JSON text) that MLflow stores without pickles."""
         params = self.get_params()
@@ -280,7 +298,7 @@ class PooledUpliftLearner:
             "encoder": self.encoder_.to_dict(),
             "options": list(self.options_),
             "propensity": dict(self.propensity_),
-            "bags": [{k: _booster_json(v) for k, v in bag.items()} for bag in self.bags_],
+            "bags": self._state(),
             "spend": None if self.spend_ is None else _booster_json(self.spend_),
         }
 
@@ -294,6 +312,6 @@ class PooledUpliftLearner:
         model.encoder_ = FeatureEncoder.from_dict(data["encoder"])
         model.options_ = list(data["options"])
         model.propensity_ = {k: float(v) for k, v in data["propensity"].items()}
-        model.bags_ = [{k: _booster_from_json(v) for k, v in bag.items()} for bag in data["bags"]]
+        model._load_state(data["bags"])
         model.spend_ = None if data["spend"] is None else _booster_from_json(data["spend"])
         return model

@@ -65,6 +65,8 @@ def print_evaluation(evaluation: dict | None) -> None:
         "(95th percentile): smaller differences are noise",
         highlight=False,
     )
+    if evaluation.get("choice"):
+        console.print(evaluation["choice"], highlight=False)
 
 
 def number(value: float | None, pattern: str) -> str:

@@ -76,11 +76,11 @@ def learn_from_import(
             challenger,
             False,
             f"{promotion['reason']}; the promoted model in {out_path} keeps its place",
-            DEFAULT_LEARNER,
+            document["learner"],
             document,
         )
     path = save_uplift_model(document, out_path)
-    return ImportedUplift(path, promote, promotion["reason"], DEFAULT_LEARNER, document)
+    return ImportedUplift(path, promote, promotion["reason"], document["learner"], document)
 
 
 def _holds_promoted_model(path: Path) -> bool:

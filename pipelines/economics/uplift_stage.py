@@ -59,9 +59,14 @@ LEARNERS = {
     "offset_t": "offset_t_learner",
     "tlearner": "t_learner",
     "class_transformation": "class_transformation",
+    "logistic": "logistic",
     "shrinkage": "shrinkage",
 }
-DEFAULT_LEARNER = "xlearner"
+#: ``auto`` judges these on the held-out part and keeps the one with the best Qini; the
+#: first is used when there is no evaluation (``--no-evaluate``, or too few rows).
+AUTO = "auto"
+AUTO_CANDIDATES = ("xlearner", "logistic")
+DEFAULT_LEARNER = AUTO
 #: The standard learners every evaluation reports beside the chosen one.
 BASELINE_LEARNERS = ("tlearner", "class_transformation")
 DEFAULT_SEGMENT = "status"
@@ -88,8 +93,9 @@ PREDICTION_COLUMNS = (
 
 def check_learner(learner: str, segment: str | None, log: LearningLog) -> str | None:
     """The learner's name checked, and the segment column shrinkage will use (else None)."""
-    if learner not in LEARNERS:
-        raise UpliftDataError(f"unknown learner {learner!r}; choose one of: {', '.join(LEARNERS)}")
+    if learner not in LEARNERS and learner != AUTO:
+        known = ", ".join([AUTO, *LEARNERS])
+        raise UpliftDataError(f"unknown learner {learner!r}; choose one of: {known}")
     if learner != "shrinkage":
         return None
     column = segment or DEFAULT_SEGMENT
@@ -214,14 +220,27 @@ def evaluate_learners(
         report["promotion"] = not_judged(report["reason"])
         return report
     options = model_options(train)  # a pooled learner predicts only options it saw
-    for name in dict.fromkeys([learner, *BASELINE_LEARNERS]):
+    candidates = AUTO_CANDIDATES if learner == AUTO else (learner,)
+    models = {}
+    for name in dict.fromkeys([*candidates, *BASELINE_LEARNERS]):
         model = fit_learner(name, log, train, config, segment, seed)
         score = logged_option_uplift(model, test, options)
         report["results"].append({"learner": name, **_scores(y, score, t)})
-        if name == learner:
-            report["promotion"] = judge_against_prior(
-                model, train, test, options, config, log.spend
-            )
+        if name in candidates:
+            models[name] = model
+    qini = {r["learner"]: r["qini"] for r in report["results"]}
+    chosen = max(
+        candidates,
+        key=lambda name: (np.nan_to_num(qini[name], nan=-np.inf), -candidates.index(name)),
+    )
+    report["chosen"] = chosen
+    if learner == AUTO:
+        report["choice"] = f"auto: {chosen} has the best held-out Qini of " + ", ".join(
+            f"{name} {qini[name]:+.3f}" for name in candidates
+        )
+    report["promotion"] = judge_against_prior(
+        models[chosen], train, test, options, config, log.spend
+    )
     rng = np.random.default_rng(seed)
     report["results"].append({"learner": "random", **_scores(y, rng.random(len(test)), t)})
     draws = [qini_auc_score(y, rng.random(len(test)), t) for _ in range(RANDOM_DRAWS)]
@@ -241,6 +260,13 @@ def row_counts(log: LearningLog) -> dict[str, Any]:
     }
 
 
+def chosen_learner(learner: str, evaluation: Mapping[str, Any] | None) -> str:
+    """The learner to fit on every row: the one asked for, or ``auto``'s choice."""
+    if learner != AUTO:
+        return learner
+    return (evaluation or {}).get("chosen") or AUTO_CANDIDATES[0]
+
+
 def learn_uplift_model(
     log: LearningLog,
     config: ChannelConfig,
@@ -252,6 +278,7 @@ def learn_uplift_model(
     """Evaluate on a held-out split, refit on every row, return the model document."""
     segment_column = check_learner(learner, segment, log)
     evaluation = evaluate_learners(log, learner, config, segment_column, seed) if evaluate else None
+    requested, learner = learner, chosen_learner(learner, evaluation)
     model = fit_learner(learner, log, log.data, config, segment_column, seed)
     contacted = pd.to_datetime(log.data["contacted_at"], format="mixed")
     return json_ready(
@@ -259,6 +286,7 @@ def learn_uplift_model(
             "format": MODEL_FORMAT,
             "format_version": MODEL_FORMAT_VERSION,
             "learner": learner,
+            "learner_requested": requested,
             "kind": LEARNERS[learner],
             "outcome": OUTCOME,
             # The spend model needs returners; with too few of them there is none.

@@ -52,6 +52,7 @@ def _params(document: Mapping[str, Any]) -> dict[str, str]:
     options = ", ".join(f"{o['channel']}|{o['offer']}" for o in document.get("options", []))
     params = {
         "learner": str(document.get("learner")),
+        "learner_requested": str(document.get("learner_requested", document.get("learner"))),
         "features": ",".join(document.get("features", []))[:500],
         "options": options[:500],
         "first_contact": str(document.get("first_contact")),

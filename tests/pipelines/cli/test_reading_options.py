@@ -148,6 +148,7 @@ def fakes(monkeypatch) -> dict[str, object]:
     monkeypatch.setattr(campaign, "campaign_table", lambda results, horizon_days: "")
     monkeypatch.setattr(campaign, "print_rows", lambda log: None)
     document = {
+        "learner": "xlearner",
         "evaluation": None,
         "promotion": {"promote": False, "reason": "stand-in"},
         "features": [],

@@ -31,7 +31,7 @@ from pipelines.economics.uplift_log import (
     read_learning_log,
     winback_features_at_contact,
 )
-from pipelines.economics.uplift_stage import PREDICTION_COLUMNS
+from pipelines.economics.uplift_stage import AUTO_CANDIDATES, LEARNERS, PREDICTION_COLUMNS
 
 runner = CliRunner()
 FEATURES = [c for c in CUSTOMER_COLUMNS if c != "customer_id"]
@@ -110,6 +110,7 @@ def test_learn_reports_a_held_out_evaluation_beside_the_standard_learners(learne
     evaluation = learned.document["evaluation"]
     assert [r["learner"] for r in evaluation["results"]] == [
         "xlearner",
+        "logistic",
         "tlearner",
         "class_transformation",
         "random",
@@ -118,13 +119,37 @@ def test_learn_reports_a_held_out_evaluation_beside_the_standard_learners(learne
     assert evaluation["rows_train"] + evaluation["rows_test"] == 6_000
     for row in evaluation["results"]:
         assert -1 <= row["qini"] <= 1 and row["uplift_at_30_se"] > 0
-    for name in ("xlearner", "tlearner", "class_transformation", "random", "Qini", "uplift@30%"):
+    for name in ("xlearner", "logistic", "tlearner", "class_transformation", "random", "Qini"):
         assert name in learned.output
+
+
+def test_auto_keeps_the_candidate_with_the_best_held_out_qini(learned) -> None:
+    document = learned.document
+    qini = {r["learner"]: r["qini"] for r in document["evaluation"]["results"]}
+    best = max(AUTO_CANDIDATES, key=lambda name: qini[name])
+    assert document["learner_requested"] == "auto"
+    assert document["learner"] == document["evaluation"]["chosen"] == best
+    assert document["kind"] == LEARNERS[best]
+    assert f"auto: {best} has the best held-out Qini" in " ".join(learned.output.split())
+
+
+def test_an_explicit_learner_is_kept_and_no_evaluation_falls_back_to_the_first_candidate(
+    world, tmp_path
+) -> None:
+    for args, expected in (
+        (["--learner", "tlearner", "--no-evaluate"], "tlearner"),
+        (["--no-evaluate"], AUTO_CANDIDATES[0]),
+    ):
+        model_path = tmp_path / f"{expected}.json"
+        fitted = learn("--log", world.log_path, "--out", model_path, "--no-mlflow", *args)
+        assert fitted.exit_code == 0, fitted.output
+        document = json.loads(model_path.read_text())
+        assert document["learner"] == expected and document["evaluation"] is None
 
 
 def test_the_model_file_records_learner_features_options_and_its_source(world, learned) -> None:
     document = learned.document
-    assert document["learner"] == "xlearner" and document["kind"] == "x_learner"
+    assert document["learner"] in AUTO_CANDIDATES
     assert document["features"] == FEATURES
     assert {(o["channel"], o["offer"]) for o in document["options"]} == OPTIONS
     assert document["rows"]["read"] == document["rows"]["used"] == 6_000

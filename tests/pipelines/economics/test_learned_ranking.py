@@ -118,10 +118,11 @@ def test_a_promoted_model_decides_the_list(split_model, cdnow_scores, cdnow_scor
     out = tmp_path / "list.csv"
     result = _rank(cdnow_scores_path, split_model, out)
     assert result.exit_code == 0, result.output
-    assert "(xlearner, promoted;" in _words(result.output)
+    learner = json.loads(split_model.read_text())["learner"]
+    assert f"({learner}, promoted;" in _words(result.output)
     listed = pd.read_csv(out, dtype={"customer_id": str})
     log = pd.read_csv(out.with_name("list.campaign.csv"), dtype={"customer_id": str})
-    assert set(log["response_source"]) == {"learned:xlearner"}
+    assert set(log["response_source"]) == {f"learned:{learner}"}
     # Learned channels are measured: no exploration, only the control group.
     assert "exploration" not in result.output
     silent = cdnow_scores.set_index("customer_id").loc[listed["customer_id"], "days_since_last"]
@@ -178,9 +179,9 @@ def test_the_model_its_evaluation_and_the_verdict_are_an_mlflow_run(split_model)
     assert run.data.tags["promoted"] == "true"
     assert run.data.tags["guard.reason"] == document["promotion"]["reason"]
     assert run.data.metrics["guard.difference_lower"] > 0
-    assert run.data.metrics["heldout.xlearner.qini"] == pytest.approx(
-        document["evaluation"]["results"][0]["qini"]
-    )
+    results = {r["learner"]: r["qini"] for r in document["evaluation"]["results"]}
+    for name, qini in results.items():
+        assert run.data.metrics[f"heldout.{name}.qini"] == pytest.approx(qini)
     stored = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/{ARTIFACT_NAME}")
     assert stored["model"] == document["model"]
 
