@@ -14,7 +14,7 @@ VENV := .venv
 export BENTOML_DO_NOT_TRACK := true
 export MPLBACKEND := Agg
 
-.PHONY: demo test lint bench bench-small bench-decisions bento serve clean help
+.PHONY: demo test lint bench bench-small bench-decisions bench-email bento serve clean help
 
 help:
 	@echo "make demo   - run winback end to end on the bundled CDNOW data (outputs in out/)"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench  - benchmarks against the references: RESULTS.md, SERVING.md (wrk), RANK.md"
 	@echo "make bench-small - the same at 20k customers, a quick smoke run"
 	@echo "make bench-decisions - learned uplift lists vs the oracle on the simulator (benchmarks/DECISIONS.md)"
+	@echo "make bench-email - campaign learn vs the standard uplift learners, Hillstrom-shaped (benchmarks/EMAIL_CAMPAIGN.md)"
 	@echo "make bento  - package the service as a Bento serving the champion's version, pinned"
 
 $(TOOLS)/bin/uv:
@@ -58,6 +59,9 @@ bench-small: $(VENV)/.synced
 
 bench-decisions: $(VENV)/.synced
 	$(VENV)/bin/python -m benchmarks.decisions
+
+bench-email: $(VENV)/.synced
+	$(VENV)/bin/python -m benchmarks.email_campaign
 
 clean:
 	rm -rf out .pytest_cache .ruff_cache
