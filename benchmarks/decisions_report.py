@@ -24,10 +24,12 @@ LABELS = {
     "offset_t": "offset T-learner",
     "t_learner": "T-learner",
     "class_transformation": "class transformation",
+    "logistic": "logistic (interactions)",
     "shrinkage": "shrinkage (cells)",
     "cell_truth": "ceiling: exact truth per cell",
     "expected_uplift": "ceiling: exact expected uplift",
     "exact_uplift": "ceiling: exact uplift per customer",
+    "known_formula": "best case: the true formula, one scale per option from the pilot",
 }
 SCENARIO_TITLES = {
     "realistic": "Realistic pilot",

@@ -54,7 +54,13 @@ from models.campaign_simulator import (
     split_log,
 )
 from models.uplift import PriorUplift, ShrinkageUplift, predict_options, prior_table
-from models.uplift_learners import ClassTransformationUplift, OffsetTLearner, TLearner, XLearner
+from models.uplift_learners import (
+    ClassTransformationUplift,
+    LogisticUplift,
+    OffsetTLearner,
+    TLearner,
+    XLearner,
+)
 from models.uplift_metrics import qini_from_true_uplift
 from models.uplift_policy import choose_contacts
 from models.uplift_promotion import compare_policies, policy_on_log
@@ -64,7 +70,7 @@ STATUS_FACTORS = PRIOR_STATUS_FACTORS
 FEATURES = list(LEARNER_FEATURES)
 #: Learners in report order; the first is the pre-registered challenger
 #: (:mod:`models.uplift_learners` recommends it from the selection seeds 101-103).
-LEARNERS = ("x_learner", "offset_t", "t_learner", "class_transformation", "shrinkage")
+LEARNERS = ("x_learner", "offset_t", "t_learner", "class_transformation", "logistic", "shrinkage")
 PRIOR = "prior"
 #: Share of the pilot held out for the Qini and the promotion guard.
 HOLDOUT_SHARE = 1.0 / 3.0
@@ -141,6 +147,7 @@ def learner_factories(world: World) -> dict[str, Callable[[], Any]]:
         "offset_t": lambda: OffsetTLearner(**shared),
         "t_learner": lambda: TLearner(**shared),
         "class_transformation": lambda: ClassTransformationUplift(**shared),
+        "logistic": lambda: LogisticUplift(**shared),
         "shrinkage": lambda: ShrinkageUplift(prior, random_state=world.seed),
     }
 
