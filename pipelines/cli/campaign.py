@@ -200,10 +200,10 @@ LearnerOption = Annotated[
         "auto", "xlearner", "logistic", "offset_t", "tlearner", "class_transformation", "shrinkage"
     ],
     typer.Option(
-        help="Uplift learner: auto (default: xlearner and logistic judged on the held-out "
-        "part, the better Qini kept; xlearner with --no-evaluate), xlearner, offset_t, "
-        "tlearner, class_transformation (pooled boosted trees on every feature, channel and "
-        "offer as inputs), logistic (penalised logistic model with contact x feature "
+        help="Uplift learner: auto (default: xlearner and logistic compared on part of the "
+        "training customers, the better Qini kept; xlearner with --no-evaluate), xlearner, "
+        "offset_t, tlearner, class_transformation (pooled boosted trees on every feature, "
+        "channel and offer as inputs), logistic (penalised logistic model with contact x feature "
         "interactions) or shrinkage (empirical Bayes per channel x offer x segment cell)."
     ),
 ]
@@ -275,8 +275,9 @@ def campaign_learn(
 
     Prints the rows read and used, treatment and control per channel x offer, and a
     held-out evaluation (fit on 70% of the customers, normalised Qini and uplift@30% on the
-    other 30%, beside the T-learner, class transformation and a random score; `auto` keeps
-    the better of the X-learner and the logistic learner); then refits
+    other 30%, beside the T-learner, class transformation and a random score; `auto` first
+    keeps the better of the X-learner and the logistic learner, compared on part of the
+    70%); then refits
     on every row and saves the model with its learner, features, options, counts, source
     file and SHA-256.
     """

@@ -68,8 +68,9 @@ LEARNERS = {
     "logistic": "logistic",
     "shrinkage": "shrinkage",
 }
-#: ``auto`` judges these on the held-out part and keeps the one with the best Qini; the
-#: first is used when there is no evaluation (``--no-evaluate``, or too few rows).
+#: ``auto`` compares these on part of the training customers and keeps the better Qini
+#: (:func:`choose_candidate`); the first is used when there is no evaluation
+#: (``--no-evaluate``, or too few rows).
 AUTO = "auto"
 AUTO_CANDIDATES = ("xlearner", "logistic")
 DEFAULT_LEARNER = AUTO
