@@ -57,6 +57,11 @@ FEATURES = (
     "newbie",
     "channel",
 )
+#: The file's ``channel`` (where the customer bought) under the name a campaign log gives
+#: it: ``channel`` in a log is the contact channel.
+LOG_NAMES = {"channel": "purchase_channel"}
+#: :data:`FEATURES` as they are named in :func:`as_campaign_log`'s log.
+LOG_FEATURES = tuple(LOG_NAMES.get(f, f) for f in FEATURES)
 _HISTORY_BINS = (0, 100, 200, 350, 500, 750, 1000, np.inf)
 _HISTORY_LABELS = (
     "1) $0 - $100",
@@ -171,7 +176,7 @@ def as_campaign_log(
         "mens",
         np.where(segment == "Womens E-Mail", "womens", rng.choice(["mens", "womens"], len(frame))),
     )
-    features = frame[list(FEATURES)].rename(columns={"channel": "purchase_channel"})
+    features = frame[list(FEATURES)].rename(columns=LOG_NAMES)
     return pd.concat(
         [
             pd.DataFrame(
