@@ -23,15 +23,23 @@ for Pareto/NBD ``τ`` is integrated by stratified sampling: draw ``d`` takes the
 quantile ``(π(d)+½)/D`` for a fixed random permutation ``π``). The pmf is built by
 recurrences in ``n`` on ``(patterns, draws)`` arrays, stopping for each pattern once its
 upper bound is found, so no ``gammaln`` or hypergeometric function is evaluated per
-count. P(dormant) (P(no purchase in the horizon), the BTYD's) and the expected CLV have no
-predictive spread of their own: their intervals are the 5%/95% quantiles of the closed
-forms over the parameter draws (a confidence interval for the number, not the spread of
-what the customer will spend), pushed through a first-order expansion of the closed forms
-(:func:`linearised_draws`). The P(dormant) interval is the BTYD's, named
-``btyd_p_dormant_*`` because the score table's ``p_dormant`` is XGBoost's.
+count. The draws come in antithetic pairs (``z, -z``), so ``n_draws`` (32) of them centre
+the mixture on the estimate; the count is an integer, and parameter uncertainty moves
+its bounds by less than a purchase except on small fits.
 
-Everything works on unique ``(x, t_x, T)`` patterns, with a fixed seed (scores are
-deterministic) and ``n_draws`` (200) draws.
+P(dormant) (P(no purchase in the horizon), the BTYD's) and the expected CLV have no
+predictive spread of their own: their intervals are confidence intervals for the number
+(not the spread of what the customer will spend), from the delta method on the logit and
+log scales (:func:`linearised`): the closed form's gradient in ln θ, a normal on that
+scale, and its exact 5%/95% quantiles pushed back. CLV adds the Gamma-Gamma fit's
+variance to the transaction model's (independent fits). The P(dormant) interval is the
+BTYD's, named ``btyd_p_dormant_*`` because the score table's ``p_dormant`` is XGBoost's.
+
+Everything per customer-history works on unique ``(x, t_x, T)`` patterns, with a fixed
+seed, so scores are deterministic. Earlier versions drew 200 parameter sets for all three
+intervals and took empirical quantiles: 30 s for 300,000 customers, 100x the point
+scores; the quantiles of the linearised forms are now exact and the count's mixture uses
+32 draws.
 """
 
 from __future__ import annotations
@@ -59,25 +67,25 @@ INTERVAL_COLUMNS = (
 )
 #: Probability the purchase interval holds, and at most how much of it lies below it.
 LEVEL, LOWER_TAIL = 0.90, 0.05
-#: Quantiles of the P(dormant) and CLV draws: a central 90% interval.
-QUANTILES = (0.05, 0.95)
+#: Standard normal quantile of a central 90% interval (P(dormant) and CLV, on the logit
+#: and log scales): ``scipy.stats.norm.ppf(0.95)``.
+_Z = 1.6448536269514722
 #: Patterns per block of ``(patterns, draws)`` arrays: bounds memory at ~16 MB per array.
 _BLOCK_PATTERNS = 10_000
 #: Largest count considered; the recursion stops earlier for every realistic horizon.
 _MAX_COUNT = 100_000
-#: Central-difference step in log-parameters for :func:`linearised_draws`.
+#: Forward-difference step in log-parameters for :func:`linearised`.
 _LOG_STEP = 1e-4
 #: Probabilities and purchases are kept this far from 0 and 1 on the logit and log scales.
 _TINY = 1e-12
-#: Rounds of redrawing Gamma-Gamma draws with q <= 1 before clipping them to just above 1.
-_REDRAW_ROUNDS = 20
 
 
 @dataclass(frozen=True)
 class PredictiveIntervals:
-    """How intervals are computed: ``n_draws`` parameter draws from generator ``seed``."""
+    """How intervals are computed: ``n_draws`` parameter draws (antithetic pairs) for the
+    purchase count's mixture, from generator ``seed``."""
 
-    n_draws: int = 200
+    n_draws: int = 32
     seed: int = 0
 
     def predict(self, btyd: BTYDModel, features: pd.DataFrame, horizon_days: float) -> pd.DataFrame:
@@ -88,36 +96,28 @@ class PredictiveIntervals:
         )
         rng = np.random.default_rng(self.seed)
         transactions = btyd.transaction_model_
-        transaction_draws = parameter_draws(transactions, self.n_draws, rng)
-        spend_draws = spend_parameter_draws(btyd.spend_model_, self.n_draws, rng)
+        root = log_covariance_root(transactions)
+        offsets = antithetic_normals(self.n_draws, len(root), rng) @ root.T  # (draws, k)
+        draws = transactions.params_.to_numpy(dtype=np.float64) * np.exp(offsets)
         strata = (rng.permutation(self.n_draws) + 0.5) / self.n_draws
         pattern_of_row, (x, tx, age), _ = _unique_rows(frequency, recency, T)
+        history = (x, tx, age)
+        # The closed forms on all patterns at once: they deduplicate (x, T) pairs inside.
+        centre, slopes = linearised(transactions, _logit_p_dormant(horizon_days, *history))
+        spread = _Z * np.linalg.norm(slopes @ root, axis=1)
+        p_dormant = expit(centre[:, None] + np.outer(spread, (-1.0, 1.0)))
+        centre, slopes = linearised(transactions, _log_discounted_purchases(btyd, *history))
+        log_discounted = np.column_stack([centre, np.linalg.norm(slopes @ root, axis=1)])
+        logit_alive, alive_slopes = linearised(transactions, _logit_p_alive(*history))
         purchases = np.empty((len(x), 2))
-        p_dormant = np.empty((len(x), 2))
-        discounted = np.empty((len(x), self.n_draws))
         for start in range(0, len(x), _BLOCK_PATTERNS):
             block = slice(start, start + _BLOCK_PATTERNS)
-            history = (x[block], tx[block], age[block])
-            p_alive = linearised_draws(
-                transactions, transaction_draws, _logit_p_alive(*history), expit
-            )
+            p_alive = expit(logit_alive[block, None] + alive_slopes[block] @ offsets.T)
             recursion = _count_recursion(
-                transactions, transaction_draws, strata, x[block], age[block], horizon_days
+                transactions, draws, strata, x[block], age[block], horizon_days
             )
             purchases[block] = mixture_interval(recursion, p_alive)
-            p_zero = linearised_draws(
-                transactions,
-                transaction_draws,
-                _logit_p_dormant(horizon_days, *history),
-                expit,
-            )
-            p_dormant[block] = np.quantile(p_zero, QUANTILES, axis=1).T
-            discounted[block] = linearised_draws(
-                transactions, transaction_draws, _log_discounted_purchases(btyd, *history), np.exp
-            )
-        clv = _clv_quantiles(
-            btyd, spend_draws, frequency, monetary_value, discounted, pattern_of_row
-        )
+        clv = _clv_interval(btyd, frequency, monetary_value, log_discounted[pattern_of_row])
         return pd.DataFrame(
             {
                 "purchases_p05": purchases[pattern_of_row, 0].astype(np.int64),
@@ -131,41 +131,36 @@ class PredictiveIntervals:
         )
 
 
-def parameter_draws(
-    model: MaximumLikelihoodModel, n_draws: int, rng: np.random.Generator
-) -> np.ndarray:
-    """``(n_draws, k)`` natural-scale draws of ``ln θ ~ N(ln θ̂, covariance_ / θ̂θ̂ᵀ)``.
+def log_covariance_root(model: MaximumLikelihoodModel) -> np.ndarray:
+    """``R`` with ``R Rᵀ`` the covariance of ``ln θ̂``, ``covariance_ / θ̂θ̂ᵀ``.
 
     A covariance that is not finite (a Hessian that could not be inverted) gives no
-    parameter uncertainty: every draw is the estimate. Rounding-negative eigenvalues are
-    set to zero rather than failing the whole score.
+    parameter uncertainty: ``R = 0``. Rounding-negative eigenvalues are set to zero rather
+    than failing the whole score.
     """
     params = model.params_.to_numpy(dtype=np.float64)
     covariance = model.covariance_.to_numpy(dtype=np.float64) / np.outer(params, params)
     if not np.isfinite(covariance).all():
-        return np.tile(params, (n_draws, 1))
+        return np.zeros_like(covariance)
     eigenvalues, eigenvectors = np.linalg.eigh((covariance + covariance.T) / 2.0)
-    root = eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
+    return eigenvectors * np.sqrt(np.clip(eigenvalues, 0.0, None))
+
+
+def antithetic_normals(n_draws: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``(n_draws, k)`` standard normals in pairs ``z, -z``: the mixture's draws are then
+    centred on the estimate exactly, which a few dozen independent draws are not."""
+    half = rng.standard_normal(((n_draws + 1) // 2, k))
+    return np.concatenate([half, -half])[:n_draws]
+
+
+def parameter_draws(
+    model: MaximumLikelihoodModel, n_draws: int, rng: np.random.Generator
+) -> np.ndarray:
+    """``(n_draws, k)`` natural-scale draws of ``ln θ ~ N(ln θ̂, covariance_ / θ̂θ̂ᵀ)``."""
+    params = model.params_.to_numpy(dtype=np.float64)
+    root = log_covariance_root(model)
     normal = rng.standard_normal((n_draws, len(params)))
     return params * np.exp(normal @ root.T)
-
-
-def spend_parameter_draws(
-    spend: MaximumLikelihoodModel, n_draws: int, rng: np.random.Generator
-) -> np.ndarray:
-    """Gamma-Gamma ``(p, q, v)`` draws with ``q > 1``: the mean spend ``p v / (q-1)`` must
-    exist for a CLV. Offending draws are redrawn; after ``_REDRAW_ROUNDS`` rounds (a fit
-    whose ``q`` is itself near 1) what remains is clipped to the estimate's ``q``."""
-    draws = parameter_draws(spend, n_draws, rng)
-    q_index = list(spend.param_names).index("q")
-    for _ in range(_REDRAW_ROUNDS):
-        invalid = draws[:, q_index] <= 1.0
-        if not invalid.any():
-            return draws
-        draws[invalid] = parameter_draws(spend, int(invalid.sum()), rng)
-    invalid = draws[:, q_index] <= 1.0
-    draws[invalid, q_index] = max(float(spend.params_["q"]), 1.0 + 1e-9)
-    return draws
 
 
 def mixture_interval(recursion: _BetaGeoCounts | _ParetoCounts, p_alive: np.ndarray) -> np.ndarray:
@@ -187,26 +182,30 @@ def mixture_interval(recursion: _BetaGeoCounts | _ParetoCounts, p_alive: np.ndar
     cumulative = 1.0 - p_alive
     previous_cdf = np.zeros(n_patterns)
     rows = np.arange(n_patterns)
+    running = np.ones(n_patterns, dtype=bool)  # of ``rows``: upper bound not found yet
     for n in range(_MAX_COUNT):
         cumulative = cumulative + p_alive * recursion.pmf(n)
         cdf = cumulative.mean(axis=1)
         lower = (cdf >= LOWER_TAIL) & (bounds[rows, 0] == _MAX_COUNT)
         bounds[rows[lower], 0] = n
         upper_target[rows[lower]] = LEVEL + previous_cdf[lower]
-        upper = cdf >= upper_target[rows]
+        upper = running & (cdf >= upper_target[rows])
         below = upper_target[rows] - LEVEL  # P(N < l)
         # One count fewer, when its mass is nearer LEVEL than this one's (and still >= l).
         nearer_below = (LEVEL - (previous_cdf - below)) < ((cdf - below) - LEVEL)
         back = upper & (n - 1 >= bounds[rows, 0]) & nearer_below
         bounds[rows[upper], 1] = n
         bounds[rows[back], 1] = n - 1
-        if upper.all():
+        running &= ~upper
+        if not running.any():
             break
-        if upper.any():
-            running = ~upper
+        # Finished rows ride along until a quarter of them is: copying every array on
+        # each count that some row finishes cost as much as the recursion itself.
+        if running.mean() < 0.75:
             rows, cumulative, p_alive = rows[running], cumulative[running], p_alive[running]
             cdf = cdf[running]
             recursion.keep(running)
+            running = running[running]
         previous_cdf = cdf
         recursion.advance(n)
     return bounds
@@ -302,35 +301,32 @@ def _with_params(model: MaximumLikelihoodModel, params: np.ndarray) -> MaximumLi
     return type(model).from_dict(state, penalizer_coef=model.penalizer_coef)
 
 
-def linearised_draws(
+def linearised(
     model: MaximumLikelihoodModel,
-    draws: np.ndarray,
     transformed: Callable[[MaximumLikelihoodModel], np.ndarray],
-    inverse: Callable[..., np.ndarray],
-) -> np.ndarray:
-    """``(patterns, draws)`` values of a closed form under each draw, to first order.
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(centre, slopes)``: a closed form at the estimate and its gradient in ln θ.
 
     ``transformed(model)`` is the closed form on a scale where it is close to linear in
-    the log-parameters (logit of P(alive), log of expected purchases). Why not evaluate it
+    the log-parameters (logit of P(alive), log of expected purchases). Under
+    ``ln θ ~ N(ln θ̂, R Rᵀ)`` it is then normal with mean ``centre`` and standard deviation
+    ``|slopes R|`` (the delta method), so its quantiles are exact normal quantiles rather
+    than empirical quantiles of a few hundred draws, and no ``(patterns, draws)`` array is
+    needed except where a mixture over draws is (the purchase count). Why not evaluate it
     under each draw: the hypergeometric functions inside cost about 200x more than the
-    2k + 1 evaluations of central differences, and the draws lie within a few standard
-    errors, where the linear term dominates. The draws' spread is therefore the
-    delta method's, their shape the draws'.
+    ``k + 1`` evaluations of forward differences (step ``1e-4`` in ln θ: a relative error
+    of about 1e-4 in the slope), and the draws lie within a few standard errors, where the
+    linear term dominates.
     """
     params = model.params_.to_numpy(dtype=np.float64)
-    center = transformed(model)
-    offsets = np.log(draws / params)  # (draws, k)
-    slopes = np.empty((len(center), len(params)))  # (patterns, k)
+    centre = transformed(model)
+    slopes = np.empty((len(centre), len(params)))  # (patterns, k)
     for j in range(len(params)):
         step = np.zeros(len(params))
         step[j] = _LOG_STEP
-        up = transformed(_with_params(model, params * np.exp(step)))
-        down = transformed(_with_params(model, params * np.exp(-step)))
-        slopes[:, j] = (up - down) / (2.0 * _LOG_STEP)
-    # One matrix product instead of k passes over the (patterns, draws) array.
-    result = slopes @ offsets.T
-    result += center[:, None]
-    return inverse(result, out=result)
+        moved = transformed(_with_params(model, params * np.exp(step)))
+        slopes[:, j] = (moved - centre) / _LOG_STEP
+    return centre, slopes
 
 
 def _logit_p_alive(
@@ -375,30 +371,39 @@ def _log_discounted_purchases(
     return closed_form
 
 
-def _clv_quantiles(
+def _clv_interval(
     btyd: BTYDModel,
-    spend_draws: np.ndarray,
     frequency: np.ndarray,
     monetary_value: np.ndarray,
-    discounted: np.ndarray,
-    pattern_of_row: np.ndarray,
+    log_discounted: np.ndarray,
 ) -> np.ndarray:
-    """5%/95% quantiles over draws of ``margin · E[profit | x, m] · discounted purchases``.
+    """5%/95% bounds of ``margin · E[profit | x, m] · discounted purchases``, per customer.
 
-    The expected profit is Gamma-Gamma's ``p (v + x m) / (p x + q - 1)`` under each spend
-    draw (a negative or non-finite ``m`` gets the population mean, as in
-    :meth:`models.gamma_gamma.GammaGammaModel.conditional_expected_average_profit`).
-    Customers, not patterns: ``m`` is continuous. Done in blocks to bound memory.
+    ``ln CLV`` is the sum of ``ln`` Gamma-Gamma's expected profit
+    ``p (v + x m) / (p x + q - 1)`` (a negative or non-finite ``m`` gets the population
+    mean, as in :meth:`models.gamma_gamma.GammaGammaModel.conditional_expected_average_profit`)
+    and ``ln`` of the discounted purchases (``log_discounted``: centre and standard
+    deviation, from the transaction model). The two fits are independent, so the variances
+    add; the profit's gradient in ``ln (p, q, v)`` is analytic. Customers, not patterns:
+    ``m`` is continuous.
     """
+    spend = btyd.spend_model_
+    names = list(spend.param_names)
+    p, q, v = (float(spend.params_[name]) for name in ("p", "q", "v"))
     valid = np.isfinite(monetary_value) & (monetary_value >= 0)
-    x = np.where(valid, frequency, 0.0)[:, None]
-    m = np.where(valid, monetary_value, 0.0)[:, None]
-    p, q, v = (spend_draws[:, j][None, :] for j in range(3))
-    rows_per_block = max(1, 4_000_000 // max(len(spend_draws), 1))
-    result = np.empty((len(frequency), 2))
-    for start in range(0, len(frequency), rows_per_block):
-        block = slice(start, start + rows_per_block)
-        profit = p * (v + x[block] * m[block]) / (p * x[block] + q - 1.0)
-        clv = btyd.margin * profit * discounted[pattern_of_row[block]]
-        result[block] = np.quantile(clv, QUANTILES, axis=1).T
-    return result
+    x = np.where(valid, frequency, 0.0)
+    m = np.where(valid, monetary_value, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denominator = p * x + q - 1.0
+        gradient = {
+            "p": 1.0 - p * x / denominator,
+            "q": -q / denominator,
+            "v": v / (v + x * m),
+        }
+        log_profit = np.log(p) + np.log(v + x * m) - np.log(denominator)
+    slopes = np.column_stack([gradient[name] for name in names])
+    spend_sd = np.linalg.norm(slopes @ log_covariance_root(spend), axis=1)
+    sd = np.hypot(spend_sd, log_discounted[:, 1])
+    log_clv = log_profit + log_discounted[:, 0]
+    bounds = btyd.margin * np.exp(log_clv[:, None] + np.outer(_Z * sd, (-1.0, 1.0)))
+    return np.sort(bounds, axis=1)  # a negative margin swaps the bounds

@@ -44,7 +44,7 @@ SCORE_COLUMNS = (
     *INTERVAL_COLUMNS,
 )
 #: How the score intervals are drawn: fixed, so that scores are deterministic.
-SCORE_INTERVALS = PredictiveIntervals(n_draws=200, seed=0)
+SCORE_INTERVALS = PredictiveIntervals(n_draws=32, seed=0)
 
 
 @dataclass

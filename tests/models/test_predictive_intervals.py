@@ -179,3 +179,53 @@ def test_the_interval_is_the_counts_90_percent_interval() -> None:
     # A quarter alive: CDF 0.875, 0.9375: [0, 0] already holds 0.875, the nearest.
     bounds = mixture_interval(Known(), np.full((1, 1), 0.25))
     np.testing.assert_array_equal(bounds, [[0.0, 0.0]])
+
+
+def test_the_delta_method_bounds_match_brute_force_draws_of_the_exact_closed_forms() -> None:
+    """P(dormant) and CLV bounds are normal quantiles of linearised closed forms; here
+    the exact closed forms are evaluated under 1,000 parameter draws instead (what the
+    linearisation saves), on a small fit where the parameters are uncertain and the
+    linearisation is at its worst. Measured: mean error 3.7% (P(dormant)) and 2.6% (CLV)
+    of the interval's width, at most 16% and 12% (the earlier empirical quantiles of 200
+    linearised draws: 4.0% and 4.3%, at most 21% and 22%). A wrong gradient or a
+    forgotten variance (the Gamma-Gamma fit's) moves the bounds far more."""
+    from models.predictive_intervals import _with_params, parameter_draws
+
+    features, _ = bgnbd_world(2_000, seed=13)
+    model = BTYDModel().fit(features.iloc[:400])
+    sample = features.iloc[:40]
+    intervals = PredictiveIntervals().predict(model, sample, HORIZON)
+    rng = np.random.default_rng(0)
+    transactions, spend = model.transaction_model_, model.spend_model_
+    x, tx, T = (sample[c].to_numpy() for c in ("frequency", "recency", "T"))
+    m = sample["monetary_value"].to_numpy()
+    dormant, clv = [], []
+    for theta, phi in zip(
+        parameter_draws(transactions, 1_000, rng), parameter_draws(spend, 1_000, rng), strict=True
+    ):
+        moved = _with_params(transactions, theta)
+        dormant.append(moved.conditional_probability_no_purchase_up_to_time(HORIZON, x, tx, T))
+        spend_moved = _with_params(spend, phi)
+        clv.append(
+            spend_moved.customer_lifetime_value(
+                moved,
+                x,
+                tx,
+                T,
+                m,
+                months=model.clv_months,
+                margin=model.margin,
+                monthly_discount_rate=model.monthly_discount_rate,
+            )
+        )
+    for name, values in (("btyd_p_dormant", dormant), ("clv", clv)):
+        low, high = np.quantile(np.array(values), (0.05, 0.95), axis=0)
+        width = high - low
+        assert (width > 0).all(), name
+        errors = np.concatenate(
+            [
+                np.abs(intervals[f"{name}_{bound}"].to_numpy() - brute) / width
+                for bound, brute in (("p05", low), ("p95", high))
+            ]
+        )
+        assert errors.mean() < 0.05 and errors.max() < 0.20, (name, errors.mean(), errors.max())
