@@ -383,8 +383,8 @@ def _load_model(settings: ServiceSettings) -> tuple[Any, str, dict[str, Any]]:
         return served
     from pipelines.registry import store as registry
 
-    scorer, version = registry.load_scorer(settings.model_version)
-    return scorer, str(version.version), registry.version_metadata(version)
+    registered = registry.load_registered(settings.model_version)
+    return registered.scorer, registered.version, registered.metadata
 
 
 def _forbid_unknown_fields() -> None:

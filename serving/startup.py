@@ -47,7 +47,7 @@ def check_configuration(
     # Load the model once here too: a missing champion or an artifact this code cannot
     # read must stop the server with one line, not make BentoML respawn failing workers.
     try:
-        scorer, version = registry.load_scorer(settings.model_version)
+        registered = registry.load_registered(settings.model_version)
     except WinbackError:
         raise
     except Exception as error:
@@ -55,11 +55,11 @@ def check_configuration(
             f"the registered model cannot be loaded by this code ({type(error).__name__}: "
             f"{error}); retrain with `winback train` or pin a version with {MODEL_VERSION_ENV}"
         ) from error
-    served = str(version.version)
+    served = registered.version
     if export_to is not None:
         from serving.served_model import export_served_model
 
-        export_served_model(scorer, served, registry.version_metadata(version), export_to)
+        export_served_model(registered.scorer, served, registered.metadata, export_to)
     scored_by = snapshot.model_version if snapshot is not None else None
     if scored_by not in (None, served) and not settings.allow_version_mismatch:
         raise WinbackError(

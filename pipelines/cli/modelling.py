@@ -257,9 +257,9 @@ def score(
     from pipelines.scoring.batch import score_to_parquet
 
     settings = spark_settings(engine, master, spark_conf)
-    # Before reading millions of rows: a missing champion or version fails in a second.
-    resolved = store.resolve_version(model_version)
-    trained_as_of = store.version_metadata(resolved).get("trained_as_of")
+    # Before reading millions of rows: a missing champion or version fails first.
+    registered = store.load_registered(model_version)
+    trained_as_of = registered.metadata.get("trained_as_of")
     with stage_progress(3) as progress:
         advance(progress, "reading and validating transactions")
         loaded = load_for_command(
@@ -272,7 +272,14 @@ def score(
             progress, "loading the model and scoring" + (" on Spark" if engine == "spark" else "")
         )
         scores, version = score_to_parquet(
-            loaded, as_of, out, model_version, engine=engine, master=master, spark_conf=settings
+            loaded,
+            as_of,
+            out,
+            model_version,
+            engine=engine,
+            master=master,
+            spark_conf=settings,
+            registered=registered,
         )
     print_load_report(loaded.report)
     console.print(

@@ -27,8 +27,7 @@ import pandas as pd
 from features.errors import RegistryError, WinbackError
 from models.scorer import WinbackScorer
 from pipelines.paths import MLFLOW_DIR
-from pipelines.registry import housekeeping
-from pipelines.registry.pyfunc import WinbackPythonModel
+from pipelines.registry import housekeeping, read_cache
 
 MODEL_NAME = "winback"
 CHAMPION = "champion"
@@ -154,6 +153,10 @@ def log_scorer(mlflow: Any, scorer: WinbackScorer) -> Any:
         contextlib.redirect_stderr(io.StringIO()),
     ):
         warnings.simplefilter("ignore")
+        # Imported here: mlflow.pyfunc costs seconds, and readers of the registry
+        # (``load_registered``) often never need it.
+        from pipelines.registry.pyfunc import WinbackPythonModel
+
         path = scorer.save(Path(folder) / "scorer.json")
         return mlflow.pyfunc.log_model(
             name="model",
@@ -243,13 +246,16 @@ def load_scorer(version: str | int | None = None) -> tuple[WinbackScorer, Any]:
         ) from None
 
 
-def requirement_mismatches(requirements: Path) -> list[str]:
+def requirement_mismatches(requirements: Path | str) -> list[str]:
     """``name==logged (installed here: x)`` for every pin of a model's requirements file
-    that the running environment does not satisfy; none when the file is missing."""
-    if not requirements.is_file():
-        return []
+    (a path, or the file's text) that the running environment does not satisfy; none when
+    the file is missing."""
+    if isinstance(requirements, Path):
+        if not requirements.is_file():
+            return []
+        requirements = requirements.read_text()
     mismatches = []
-    for line in requirements.read_text().splitlines():
+    for line in requirements.splitlines():
         name, _, logged = line.strip().partition("==")
         if not logged or line.lstrip().startswith("#"):
             continue
@@ -262,7 +268,7 @@ def requirement_mismatches(requirements: Path) -> list[str]:
     return mismatches
 
 
-def warn_requirement_mismatches(requirements: Path, version: str | int) -> None:
+def warn_requirement_mismatches(requirements: Path | str, version: str | int) -> None:
     """One warning line when the scorer was logged with other library versions."""
     mismatches = requirement_mismatches(requirements)
     if mismatches:
@@ -272,6 +278,43 @@ def warn_requirement_mismatches(requirements: Path, version: str | int) -> None:
             version,
             ", ".join(mismatches),
         )
+
+
+@dataclass(frozen=True)
+class RegisteredScorer:
+    """A registered version as a reader needs it: the scorer, its version number and
+    :func:`version_metadata`."""
+
+    scorer: WinbackScorer
+    version: str
+    metadata: dict[str, Any]
+
+
+def load_registered(version: str | int | None = None) -> RegisteredScorer:
+    """The scorer, version and metadata of a registered version (champion by default).
+
+    For commands that only read the registry (``score``, ``serve``, ``forecast``): when
+    the store is a local SQLite file that has not changed since the last read of the same
+    version, the answer comes from :mod:`pipelines.registry.read_cache` without importing
+    MLflow (5-8 s, issue 18); otherwise it is read through MLflow, with the same errors
+    as :func:`load_scorer`, and cached.
+    """
+    reference = CHAMPION if version is None else str(version)
+    uri = tracking_uri()
+    cached = read_cache.lookup(uri, reference)
+    if cached is not None:
+        warn_requirement_mismatches(cached.requirements, cached.version)
+        scorer = WinbackScorer.from_dict(cached.scorer_state)
+        return RegisteredScorer(scorer, cached.version, cached.metadata)
+    database = read_cache.database_path(uri)
+    before = read_cache.store_fingerprint(database) if database is not None else None
+    scorer, model_version = load_scorer(version)
+    metadata = version_metadata(model_version)
+    number = str(model_version.version)
+    with store_faults():
+        download = client().get_model_version_download_uri(MODEL_NAME, number)
+    read_cache.remember(uri, reference, download, number, metadata, before)
+    return RegisteredScorer(scorer, number, metadata)
 
 
 def version_metadata(model_version: Any) -> dict[str, Any]:

@@ -32,16 +32,19 @@ def score_to_parquet(
     engine: str = "duckdb",
     master: str | None = None,
     spark_conf: Mapping[str, str] | None = None,
+    registered: registry.RegisteredScorer | None = None,
 ) -> tuple[pd.DataFrame, str]:
     """Score every customer at ``as_of`` with a registered version (champion by default).
 
     ``engine="spark"`` builds the features with Spark SQL and scores them in
     ``mapInPandas`` (:mod:`pipelines.scoring.spark`); the scores come back to the driver and
     are written by the same code as DuckDB's, so the file is the same either way.
+    ``registered``: the version already loaded (``registry.load_registered``), else it is
+    loaded here.
     """
     as_of = to_date(as_of)
-    scorer, version = registry.load_scorer(model_version)
-    version_text = str(version.version)
+    registered = registered or registry.load_registered(model_version)
+    scorer, version_text = registered.scorer, registered.version
     if engine == "spark":
         from pipelines.scoring.spark import score_transactions_spark
 
