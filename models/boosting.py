@@ -44,8 +44,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
-from sklearn.isotonic import IsotonicRegression
+
+from models.xgboost_import import import_xgboost
+
+xgb = import_xgboost()
 
 ORDINALS: dict[str, tuple[str, ...]] = {
     "status": ("new", "active", "at_risk", "sleeping", "lost"),
@@ -210,6 +212,8 @@ class DormancyClassifier(_BoostedModel):
     ) -> DormancyClassifier:
         """Boost on ``X``; fit the isotonic calibration on the time-later ``X_calibration``."""
         self._fit_booster(X, np.asarray(y, dtype=float))
+        from sklearn.isotonic import IsotonicRegression  # fitting only: 1.7 s to import
+
         isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
         isotonic.fit(self._predict(X_calibration), np.asarray(y_calibration, dtype=float))
         self.calibration_x_, self.calibration_y_ = centred_knots(

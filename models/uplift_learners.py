@@ -48,10 +48,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import xgboost as xgb
 
 from models.uplift_logistic import LogisticUplift
 from models.uplift_pooled import PooledUpliftLearner, log_odds, predict_booster, train_booster
+from models.xgboost_import import import_xgboost
+
+xgb = import_xgboost()
 
 Bag = dict[str, xgb.Booster]
 

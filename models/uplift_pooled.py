@@ -27,7 +27,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 from scipy.stats import norm
 
 from models.uplift_data import (
@@ -38,6 +37,9 @@ from models.uplift_data import (
     option_key,
     validate_uplift_log,
 )
+from models.xgboost_import import import_xgboost
+
+xgb = import_xgboost()
 
 _PARAM_NAMES = (
     "features",
