@@ -110,13 +110,17 @@ class PredictiveIntervals:
         log_discounted = np.column_stack([centre, np.linalg.norm(slopes @ root, axis=1)])
         logit_alive, alive_slopes = linearised(transactions, _logit_p_alive(*history))
         purchases = np.empty((len(x), 2))
+        # Blocks of similar x: light buyers' blocks stop after a few counts, instead of
+        # every block running as long as the heaviest buyer in it.
+        by_frequency = np.argsort(x, kind="stable")
         for start in range(0, len(x), _BLOCK_PATTERNS):
-            block = slice(start, start + _BLOCK_PATTERNS)
+            block = by_frequency[start : start + _BLOCK_PATTERNS]
             p_alive = expit(logit_alive[block, None] + alive_slopes[block] @ offsets.T)
+            pair_of_row, (pair_x, pair_age), _ = _unique_rows(x[block], age[block])
             recursion = _count_recursion(
-                transactions, draws, strata, x[block], age[block], horizon_days
+                transactions, draws, strata, pair_x, pair_age, horizon_days
             )
-            purchases[block] = mixture_interval(recursion, p_alive)
+            purchases[block] = mixture_interval(_SharedCounts(recursion, pair_of_row), p_alive)
         clv = _clv_interval(btyd, frequency, monetary_value, log_discounted[pattern_of_row])
         return pd.DataFrame(
             {
@@ -276,6 +280,35 @@ class _ParetoCounts:
     def keep(self, rows: np.ndarray) -> None:
         self.shape, self.log_miss = self.shape[rows], self.log_miss[rows]
         self.log_nb = self.log_nb[rows]
+
+
+class _SharedCounts:
+    """A count recursion on unique ``(x, T)`` pairs, read by the patterns that share them.
+
+    The law of the future count depends on ``x`` and ``T``, not on ``t_x`` (which enters
+    through P(alive) only), so patterns differing in ``t_x`` alone share one recursion
+    row: within a block of similar ``x``, a few pairs per hundred patterns.
+    """
+
+    def __init__(self, recursion: _BetaGeoCounts | _ParetoCounts, pair_of_row: np.ndarray):
+        self.recursion = recursion
+        self.pair_of_row = pair_of_row
+        self.n_pairs = int(pair_of_row.max()) + 1 if len(pair_of_row) else 0
+
+    def pmf(self, n: int) -> np.ndarray:
+        return self.recursion.pmf(n)[self.pair_of_row]
+
+    def advance(self, n: int) -> None:
+        self.recursion.advance(n)
+
+    def keep(self, rows: np.ndarray) -> None:
+        self.pair_of_row = self.pair_of_row[rows]
+        used = np.zeros(self.n_pairs, dtype=bool)
+        used[self.pair_of_row] = True
+        if used.sum() < 0.75 * self.n_pairs:  # drop the pairs no pattern reads any more
+            self.recursion.keep(used)
+            self.pair_of_row = (np.cumsum(used) - 1)[self.pair_of_row]
+            self.n_pairs = int(used.sum())
 
 
 def _count_recursion(
