@@ -3,7 +3,6 @@ changed (issue 18: ``winback score`` and ``serve`` paid 5-8 s of MLflow per star
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -12,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_registry_faults import AS_OF, TINY, _small
 from typer.testing import CliRunner
 
 from features.config import load_feature_config
@@ -19,13 +19,8 @@ from features.errors import RegistryError
 from pipelines.cli import app
 from pipelines.registry import read_cache
 from pipelines.registry import store as registry
-from pipelines.training.fit import TrainingSettings
 from pipelines.training.run import run_training
 
-AS_OF = "1997-09-30"
-TINY = TrainingSettings(
-    max_snapshots=2, dormancy_params={"n_estimators": 10}, spend_params={"n_estimators": 10}
-)
 runner = CliRunner()
 READ_IN_A_FRESH_PROCESS = """
 import json, sys
@@ -40,10 +35,7 @@ print(json.dumps({"version": registered.version, "metadata": registered.metadata
 def loaded(store):
     from features.contract import load_transactions
 
-    cdnow = load_transactions("cdnow")
-    rows = cdnow.transactions
-    customers = sorted(rows["customer_id"].unique())[:2000]
-    return dataclasses.replace(cdnow, transactions=rows[rows["customer_id"].isin(customers)])
+    return _small(load_transactions("cdnow"))
 
 
 @pytest.fixture(scope="module")
