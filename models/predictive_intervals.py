@@ -157,16 +157,6 @@ def antithetic_normals(n_draws: int, k: int, rng: np.random.Generator) -> np.nda
     return np.concatenate([half, -half])[:n_draws]
 
 
-def parameter_draws(
-    model: MaximumLikelihoodModel, n_draws: int, rng: np.random.Generator
-) -> np.ndarray:
-    """``(n_draws, k)`` natural-scale draws of ``ln θ ~ N(ln θ̂, covariance_ / θ̂θ̂ᵀ)``."""
-    params = model.params_.to_numpy(dtype=np.float64)
-    root = log_covariance_root(model)
-    normal = rng.standard_normal((n_draws, len(params)))
-    return params * np.exp(normal @ root.T)
-
-
 def mixture_interval(recursion: _BetaGeoCounts | _ParetoCounts, p_alive: np.ndarray) -> np.ndarray:
     """``(patterns, 2)`` interval bounds of ``mean_d [(1 - p_alive_d) δ₀ + p_alive_d pmf_d]``.
 

@@ -189,7 +189,7 @@ def test_the_delta_method_bounds_match_brute_force_draws_of_the_exact_closed_for
     of the interval's width, at most 16% and 12% (the earlier empirical quantiles of 200
     linearised draws: 4.0% and 4.3%, at most 21% and 22%). A wrong gradient or a
     forgotten variance (the Gamma-Gamma fit's) moves the bounds far more."""
-    from models.predictive_intervals import _with_params, parameter_draws
+    from models.predictive_intervals import _with_params, log_covariance_root
 
     features, _ = bgnbd_world(2_000, seed=13)
     model = BTYDModel().fit(features.iloc[:400])
@@ -200,9 +200,12 @@ def test_the_delta_method_bounds_match_brute_force_draws_of_the_exact_closed_for
     x, tx, T = (sample[c].to_numpy() for c in ("frequency", "recency", "T"))
     m = sample["monetary_value"].to_numpy()
     dormant, clv = [], []
-    for theta, phi in zip(
-        parameter_draws(transactions, 1_000, rng), parameter_draws(spend, 1_000, rng), strict=True
-    ):
+
+    def parameter_draws(model):  # ln θ ~ N(ln θ̂, covariance_ / θ̂θ̂ᵀ), as the intervals assume
+        root = log_covariance_root(model)
+        return model.params_.to_numpy() * np.exp(rng.standard_normal((1_000, len(root))) @ root.T)
+
+    for theta, phi in zip(parameter_draws(transactions), parameter_draws(spend), strict=True):
         moved = _with_params(transactions, theta)
         dormant.append(moved.conditional_probability_no_purchase_up_to_time(HORIZON, x, tx, T))
         spend_moved = _with_params(spend, phi)
