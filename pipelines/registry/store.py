@@ -293,7 +293,7 @@ class RegisteredScorer:
 def load_registered(version: str | int | None = None) -> RegisteredScorer:
     """The scorer, version and metadata of a registered version (champion by default).
 
-    For commands that only read the registry (``score``, ``serve``, ``forecast``): when
+    For commands that only read the registry (``score``, ``serve``): when
     the store is a local SQLite file that has not changed since the last read of the same
     version, the answer comes from :mod:`pipelines.registry.read_cache` without importing
     MLflow (5-8 s, issue 18); otherwise it is read through MLflow, with the same errors
