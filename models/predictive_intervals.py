@@ -44,7 +44,9 @@ scores; the quantiles of the linearised forms are now exact and the count's mixt
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +74,8 @@ LEVEL, LOWER_TAIL = 0.90, 0.05
 _Z = 1.6448536269514722
 #: Patterns per block of ``(patterns, draws)`` arrays: bounds memory at ~16 MB per array.
 _BLOCK_PATTERNS = 10_000
+#: Threads for the purchase-count blocks (each thread holds a block's arrays, ~16 MB each).
+_THREADS = max(1, min(4, os.cpu_count() or 1))
 #: Largest count considered; the recursion stops earlier for every realistic horizon.
 _MAX_COUNT = 100_000
 #: Forward-difference step in log-parameters for :func:`linearised`.
@@ -113,7 +117,8 @@ class PredictiveIntervals:
         # Blocks of similar x: light buyers' blocks stop after a few counts, instead of
         # every block running as long as the heaviest buyer in it.
         by_frequency = np.argsort(x, kind="stable")
-        for start in range(0, len(x), _BLOCK_PATTERNS):
+
+        def block_bounds(start: int) -> None:
             block = by_frequency[start : start + _BLOCK_PATTERNS]
             p_alive = expit(logit_alive[block, None] + alive_slopes[block] @ offsets.T)
             pair_of_row, (pair_x, pair_age), _ = _unique_rows(x[block], age[block])
@@ -121,6 +126,16 @@ class PredictiveIntervals:
                 transactions, draws, strata, pair_x, pair_age, horizon_days
             )
             purchases[block] = mixture_interval(_SharedCounts(recursion, pair_of_row), p_alive)
+
+        # Blocks are independent, and NumPy releases the GIL inside each array operation:
+        # two threads use two cores (1.6x on this machine's two).
+        starts = range(0, len(x), _BLOCK_PATTERNS)
+        if len(starts) <= 1 or _THREADS == 1:  # the service's few customers: no pool
+            for start in starts:
+                block_bounds(start)
+        else:
+            with ThreadPoolExecutor(max_workers=min(_THREADS, len(starts))) as pool:
+                list(pool.map(block_bounds, starts))
         clv = _clv_interval(btyd, frequency, monetary_value, log_discounted[pattern_of_row])
         return pd.DataFrame(
             {
