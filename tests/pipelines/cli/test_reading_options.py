@@ -77,6 +77,10 @@ def _stand_ins(monkeypatch, stage_for) -> dict[str, object]:
 
     monkeypatch.setattr(store, "resolve_version", lambda version: 1)
     monkeypatch.setattr(store, "version_metadata", lambda version: {})
+    # ``score`` loads the registered version before reading (one call, cached or not).
+    monkeypatch.setattr(
+        store, "load_registered", lambda version: store.RegisteredScorer(None, "1", {})
+    )
     for module, attribute, name in (
         (evaluation, "evaluate", "evaluate"),
         (run, "run_training", "train"),
