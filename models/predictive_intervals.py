@@ -438,7 +438,8 @@ def _clv_interval(
             "q": -q / denominator,
             "v": v / (v + x * m),
         }
-        log_profit = np.log(p) + np.log(v + x * m) - np.log(denominator)
+        # The point's own formula, so the interval surrounds the score table's CLV.
+        log_profit = np.log(spend.conditional_expected_average_profit(frequency, monetary_value))
     slopes = np.column_stack([gradient[name] for name in names])
     spend_sd = np.linalg.norm(slopes @ log_covariance_root(spend), axis=1)
     sd = np.hypot(spend_sd, log_discounted[:, 1])
