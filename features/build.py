@@ -12,11 +12,19 @@ import datetime as dt
 from collections.abc import Mapping
 
 import pandas as pd
+import pyarrow as pa
 
 from features.config import FeatureConfig
+from features.customer_days import aggregate_customer_days
 from features.duckdb_engine import connect
 from features.errors import WinbackError
-from features.sql import DUCKDB, feature_sql, window_accounting_sql
+from features.sql import (
+    DUCKDB,
+    day_rows_sql,
+    feature_sql,
+    window_accounting_sql,
+    window_totals_sql,
+)
 from features.table import FeatureTable, normalise_feature_types, to_date
 
 #: ``duckdb`` runs in-process (the default, up to tens of millions of rows on one machine);
@@ -62,26 +70,95 @@ def build_features(
             spark_conf=spark_conf,
             population_gap_days=population_gap_days,
         )
-    as_of = to_date(as_of)
+    return _build_on_duckdb(transactions, to_date(as_of), config, memory_limit, population_gap_days)
+
+
+def _build_on_duckdb(
+    transactions: pd.DataFrame,
+    as_of: dt.date,
+    config: FeatureConfig,
+    memory_limit: str | None,
+    population_gap_days: float | None,
+) -> FeatureTable:
+    """DuckDB's day rows, :mod:`features.customer_days`'s one pass, then the feature SQL."""
     has_order_id = "order_id" in transactions.columns
     has_product = "product" in transactions.columns
-    sql = feature_sql("tx", as_of, config, has_order_id, has_product, DUCKDB, population_gap_days)
     con = connect(memory_limit)
     try:
         con.register("tx", transactions)
         # Arrow, not .df(): DuckDB's pandas conversion of a million strings costs ~1 s.
+        day_rows = con.sql(day_rows_sql("tx", as_of, config, has_order_id)).to_arrow_table()
+        customer_days = aggregate_customer_days(day_rows)
+        del day_rows  # the largest object of the build; the rest reads one row per customer
+        con.register("customer_aggregates", customer_days.aggregates)
+        sql = feature_sql(
+            "tx",
+            as_of,
+            config,
+            has_order_id,
+            has_product,
+            DUCKDB,
+            population_gap_days,
+            aggregates_table="customer_aggregates",
+        )
+        arrow = con.sql(sql).to_arrow_table()
+        rows_after, net_spend = con.sql(window_totals_sql("tx", as_of)).fetchall()[0]
+    finally:
+        con.close()
+    return _feature_table(
+        arrow,
+        as_of,
+        len(transactions),
+        rows_after,
+        net_spend,
+        customer_days.customers_without_purchase,
+        customer_days.excluded_spend,
+    )
+
+
+def build_features_in_sql(
+    transactions: pd.DataFrame,
+    as_of: str | dt.date | pd.Timestamp,
+    config: FeatureConfig,
+    population_gap_days: float | None = None,
+) -> FeatureTable:
+    """The same table from the feature SQL alone, aggregates included, on DuckDB.
+
+    The text Spark runs; slower than :func:`build_features` (three passes over the rows
+    where the kernel makes one). It is the reference the kernel is tested against.
+    """
+    as_of = to_date(as_of)
+    has_order_id = "order_id" in transactions.columns
+    has_product = "product" in transactions.columns
+    sql = feature_sql("tx", as_of, config, has_order_id, has_product, DUCKDB, population_gap_days)
+    con = connect()
+    try:
+        con.register("tx", transactions)
         arrow = con.sql(sql).to_arrow_table()
         accounting = con.sql(window_accounting_sql("tx", as_of)).fetchall()[0]
     finally:
         con.close()
     rows_after, net_spend, excluded, excluded_spend = accounting
-    features = normalise_feature_types(arrow.to_pandas(date_as_object=False))
+    return _feature_table(
+        arrow, as_of, len(transactions), rows_after, net_spend, int(excluded), excluded_spend
+    )
+
+
+def _feature_table(
+    arrow: pa.Table,
+    as_of: dt.date,
+    n_rows: int,
+    rows_after: int,
+    net_spend: float,
+    customers_without_purchase: int,
+    excluded_spend: float,
+) -> FeatureTable:
     return FeatureTable(
-        features=features,
+        features=normalise_feature_types(arrow.to_pandas(date_as_object=False)),
         as_of=as_of,
-        rows_used=len(transactions) - int(rows_after),
+        rows_used=n_rows - int(rows_after),
         rows_after_as_of=int(rows_after),
-        customers_without_purchase=int(excluded),
+        customers_without_purchase=int(customers_without_purchase),
         net_spend=float(net_spend),
         excluded_spend=float(excluded_spend),
     )

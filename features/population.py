@@ -23,15 +23,16 @@ import pandas as pd
 
 from features.build import build_features
 from features.config import AbcRules, FeatureConfig
-from features.rules import abc_class, ladder_stage
+from features.rules import abc_class, abc_rank_spend, ladder_stage
 
 
 @dataclass(frozen=True)
 class PopulationReference:
     """A population's revenue ranking and one-time buyers' gap.
 
-    Spends are sorted as the feature SQL ranks them (``total_spend`` descending, then
-    ``customer_id``); ``prefix[k]`` is the positive revenue of the first ``k`` customers.
+    Spends are sorted as the feature SQL ranks them (:func:`features.rules.abc_rank_spend`
+    descending, then ``customer_id``; ``negated_spend`` holds the ranked values);
+    ``prefix[k]`` is the positive revenue of the first ``k`` customers.
     """
 
     one_time_buyer_gap_days: float | None
@@ -46,14 +47,15 @@ class PopulationReference:
         one_time = table.loc[table["frequency"] == 0, "typical_gap_days"]
         ranked = table.loc[:, ["customer_id", "total_spend"]].copy()
         ranked["customer_id"] = ranked["customer_id"].astype(str)
+        ranked["rank_spend"] = abc_rank_spend(ranked["total_spend"].to_numpy(dtype=float))
         ranked = ranked.sort_values(
-            ["total_spend", "customer_id"], ascending=[False, True], kind="stable"
+            ["rank_spend", "customer_id"], ascending=[False, True], kind="stable"
         )
         spend = ranked["total_spend"].to_numpy(dtype=float)
         ids = ranked["customer_id"].tolist()
         return cls(
             one_time_buyer_gap_days=float(one_time.iloc[0]) if len(one_time) else None,
-            negated_spend=-spend,
+            negated_spend=-ranked["rank_spend"].to_numpy(dtype=float),
             customer_ids=ids,
             prefix=np.concatenate([[0.0], np.cumsum(np.maximum(spend, 0.0))]),
             position={customer_id: k for k, customer_id in enumerate(ids)},
@@ -77,8 +79,9 @@ class PopulationReference:
         return abc_class(rules).evaluate(self.revenue_ranking(customer_ids, total_spend))
 
     def _revenue_before_and_total(self, customer_id: str, spend: float) -> tuple[float, float]:
-        start = int(np.searchsorted(self.negated_spend, -spend, side="left"))
-        end = int(np.searchsorted(self.negated_spend, -spend, side="right"))
+        rank_spend = -float(abc_rank_spend(spend))
+        start = int(np.searchsorted(self.negated_spend, rank_spend, side="left"))
+        end = int(np.searchsorted(self.negated_spend, rank_spend, side="right"))
         index = bisect.bisect_left(self.customer_ids, customer_id, start, end)
         before = float(self.prefix[index])
         total = float(self.prefix[-1])

@@ -215,13 +215,26 @@ def typical_gap_days(rules: CadenceRules) -> Expression:
     )
 
 
+#: Spends are ranked for ABC rounded to this many decimals, ties broken by ``customer_id``:
+#: the last bits of a float sum depend on the order of its terms (threads, engines, the
+#: day-then-month sums of :mod:`features.customer_days`), and customers with exactly the
+#: same spend are common (one item at a list price), so an unrounded ranking of ties would
+#: move class boundaries between runs and engines.
+ABC_RANK_DECIMALS = 6
+
+
+def abc_rank_spend(total_spend: Any) -> Any:
+    """The spend ABC ranks by (see :data:`ABC_RANK_DECIMALS`)."""
+    return np.round(total_spend, ABC_RANK_DECIMALS)
+
+
 def abc_class(rules: AbcRules) -> Expression:
     """``A`` while the revenue of the customers ranked above is under ``a_share`` of the
     total, then ``B`` under ``b_share``, then ``C``; ``C`` too without positive spend.
 
     Inputs: ``total_spend``; ``revenue_before``, the positive revenue of the customers
-    ranked above (``total_spend`` descending, then ``customer_id``; null/NaN for the
-    first); ``revenue_total``, the positive revenue of everyone.
+    ranked above (:func:`abc_rank_spend` descending, then ``customer_id``; null/NaN for
+    the first); ``revenue_total``, the positive revenue of everyone.
     """
     spend, total = column("total_spend"), column("revenue_total")
     share = coalesce(column("revenue_before"), 0.0) / total

@@ -33,7 +33,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from features.config import FeatureConfig
-from features.rules import abc_class, ladder_stage, typical_gap_days
+from features.rules import ABC_RANK_DECIMALS, abc_class, ladder_stage, typical_gap_days
 
 FEATURE_COLUMNS = (
     "customer_id",
@@ -89,6 +89,7 @@ def feature_sql(
     has_product: bool,
     dialect: Dialect = DUCKDB,
     population_gap_days: float | None = None,
+    aggregates_table: str | None = None,
 ) -> str:
     """SQL computing one row per customer from transactions in ``table`` up to ``as_of``.
 
@@ -96,6 +97,13 @@ def feature_sql(
     ``order_id`` and ``product``. ``population_gap_days`` replaces the population's median
     gap (what one-time buyers get) by the value of a reference population, e.g. the scored
     snapshot's when the service builds the features of a few customers.
+
+    ``aggregates_table`` names a table that already holds the per-customer aggregates of
+    the purchase days (:data:`AGGREGATE_COLUMNS`, one row per customer with a purchase day),
+    as :mod:`features.customer_days` computes them from :func:`day_rows_sql`; without it the
+    query computes them itself (Spark, and the reference the kernel is tested against).
+    Everything after the aggregates -- the population rules, status, ABC, XYZ, ladder,
+    orders with order ids, the favourite product -- is this one text either way.
     """
     d = dialect
     as_of_sql = f"DATE '{as_of.isoformat()}'"
@@ -108,59 +116,22 @@ def feature_sql(
         {name: f"k.{name}" for name in ("total_spend", "revenue_before", "revenue_total")}
     )
     ladder_sql = ladder_stage(config.ladder).to_sql()
-    # STRING, not VARCHAR: DuckDB reads it as VARCHAR, Spark rejects VARCHAR without a length.
-    order_key = "order_id" if has_order_id else "CAST(NULL AS STRING)"
-    product = "product" if has_product else "CAST(NULL AS STRING)"
     month_index = "(EXTRACT(YEAR FROM {0}) * 12 + EXTRACT(MONTH FROM {0}))"
     month_orders, n_orders, order_counts, orders_join, n_orders_column = _order_parts(has_order_id)
-    valued_lines = _valued_lines_sql(has_order_id, config.lines.cancellation_order_prefix)
     favorite, favorite_join, favorite_column = _favorite_parts(has_product)
+    if aggregates_table is None:
+        aggregates = _aggregates_sql(table, as_of, config, has_order_id, has_product, d)
+    else:
+        # The lines are read again only for what the aggregates do not hold.
+        needs_lines = has_order_id or has_product
+        lines = _lines_sql(table, as_of, has_order_id, has_product) + ",\n" if needs_lines else ""
+        aggregates = f"""{lines}aggregates AS (
+    SELECT * FROM {aggregates_table}
+)"""
     return f"""
-WITH lines AS (
-    SELECT customer_id, CAST(timestamp AS DATE) AS day, amount,
-           {order_key} AS order_key, {product} AS product
-    FROM {table}
-    WHERE CAST(timestamp AS DATE) <= {as_of_sql}
-),
-{valued_lines}days AS (
-    SELECT customer_id, day,
-           GREATEST(SUM(CASE WHEN in_day_value = 1 THEN amount ELSE 0.0 END), 0.0)
-               AS day_amount,
-           MAX(CASE WHEN amount >= 0 THEN 1 ELSE 0 END) AS is_purchase
-    FROM valued_lines
-    GROUP BY customer_id, day
-),
-purchase_days AS (
-    SELECT customer_id, day, day_amount,
-           {d.days_between("LAG(day) OVER (PARTITION BY customer_id ORDER BY day)", "day")}
-               AS gap
-    FROM days
-    WHERE is_purchase = 1
-),
-per_customer AS (
-    SELECT customer_id,
-           MIN(day) AS first_day,
-           MAX(day) AS last_day,
-           COUNT(*) AS purchase_days,
-           SUM(CASE WHEN gap IS NOT NULL THEN day_amount ELSE 0 END) AS repeat_amount,
-           PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY gap) AS median_gap
-    FROM purchase_days
-    GROUP BY customer_id
-),
+WITH {aggregates},
 population AS (
     {population}
-),
-monthly AS (
-    SELECT customer_id, {month_index.format("day")} AS month_number,
-           SUM(amount) AS month_spend{month_orders}
-    FROM lines
-    GROUP BY customer_id, {month_index.format("day")}
-),
-spend AS (
-    SELECT customer_id, SUM(month_spend) AS total_spend,
-           SUM(month_spend * month_spend) AS spend_sum_squares, {n_orders} AS n_orders
-    FROM monthly
-    GROUP BY customer_id
 ),
 {order_counts}{favorite}base AS (
     SELECT c.customer_id,
@@ -171,18 +142,17 @@ spend AS (
            CASE WHEN c.purchase_days > 1
                 THEN c.repeat_amount / (c.purchase_days - 1) ELSE 0.0 END AS monetary_value,
            CAST({n_orders_column} AS BIGINT) AS n_orders,
-           s.total_spend,
+           c.total_spend,
            CASE WHEN {n_orders_column} > 0
-                THEN s.total_spend / {n_orders_column} END AS avg_order_value,
+                THEN c.total_spend / {n_orders_column} END AS avg_order_value,
            c.first_day AS first_purchase,
            c.last_day AS last_purchase,
            {d.days_between("c.last_day", as_of_sql)} AS days_since_last,
            {gap_sql} AS typical_gap_days,
-           s.total_spend AS spend_sum, s.spend_sum_squares,
+           c.total_spend AS spend_sum, c.spend_sum_squares,
            {month_index.format(as_of_sql)} - {month_index.format("c.first_day")} + 1 AS n_months,
            {favorite_column} AS favorite_product
-    FROM per_customer c
-    JOIN spend s ON s.customer_id = c.customer_id{orders_join}
+    FROM aggregates c{orders_join}
 {favorite_join}
     CROSS JOIN population p
 ),
@@ -191,7 +161,7 @@ classified AS (
            b.days_since_last / b.typical_gap_days AS overdue_cycles,
            b.spend_sum / b.n_months AS month_mean,
            SUM(GREATEST(b.total_spend, 0.0)) OVER (
-               ORDER BY b.total_spend DESC, b.customer_id
+               ORDER BY ROUND(b.total_spend, {ABC_RANK_DECIMALS}) DESC, b.customer_id
                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS revenue_before,
            SUM(GREATEST(b.total_spend, 0.0)) OVER () AS revenue_total
     FROM base b
@@ -229,8 +199,160 @@ ORDER BY customer_id
 """
 
 
+#: The per-customer aggregates of the purchase days that the rest of :func:`feature_sql`
+#: reads: computed by its own CTEs, or handed in as a table (``aggregates_table``).
+AGGREGATE_COLUMNS = (
+    "customer_id",
+    "first_day",  # first purchase day
+    "last_day",  # last purchase day
+    "purchase_days",  # number of purchase days
+    "repeat_amount",  # value of the purchase days after the first
+    "median_gap",  # median days between consecutive purchase days; NULL with one day
+    "total_spend",  # net value of all lines (returns included)
+    "spend_sum_squares",  # sum over calendar months of the month's net value squared
+    "n_orders",  # non-negative lines (the order count without order ids)
+)
+
+
+def _lines_sql(table: str, as_of: dt.date, has_order_id: bool, has_product: bool) -> str:
+    """The ``lines`` CTE: the rows on or before ``as_of`` with their calendar day."""
+    # STRING, not VARCHAR: DuckDB reads it as VARCHAR, Spark rejects VARCHAR without a length.
+    order_key = "order_id" if has_order_id else "CAST(NULL AS STRING)"
+    product = "product" if has_product else "CAST(NULL AS STRING)"
+    return f"""lines AS (
+    SELECT customer_id, CAST(timestamp AS DATE) AS day, amount,
+           {order_key} AS order_key, {product} AS product
+    FROM {table}
+    WHERE CAST(timestamp AS DATE) <= DATE '{as_of.isoformat()}'
+)"""
+
+
+def _aggregates_sql(
+    table: str,
+    as_of: dt.date,
+    config: FeatureConfig,
+    has_order_id: bool,
+    has_product: bool,
+    d: Dialect,
+) -> str:
+    """The CTEs that compute :data:`AGGREGATE_COLUMNS` in SQL, ending in ``aggregates``.
+
+    Three passes: the day aggregate, a window over the purchase days for the gaps, and a
+    month aggregate over the lines. :mod:`features.customer_days` computes the same columns
+    in one ordered pass over :func:`day_rows_sql`'s rows (the DuckDB engine's path).
+    """
+    month_index = "(EXTRACT(YEAR FROM {0}) * 12 + EXTRACT(MONTH FROM {0}))"
+    month_orders, n_orders, *_ = _order_parts(has_order_id)
+    valued_lines = _valued_lines_sql(has_order_id, config.lines.cancellation_order_prefix)
+    return f"""{_lines_sql(table, as_of, has_order_id, has_product)},
+{valued_lines}days AS (
+    SELECT customer_id, day,
+           GREATEST(SUM(CASE WHEN in_day_value = 1 THEN amount ELSE 0.0 END), 0.0)
+               AS day_amount,
+           MAX(CASE WHEN amount >= 0 THEN 1 ELSE 0 END) AS is_purchase
+    FROM valued_lines
+    GROUP BY customer_id, day
+),
+purchase_days AS (
+    SELECT customer_id, day, day_amount,
+           {d.days_between("LAG(day) OVER (PARTITION BY customer_id ORDER BY day)", "day")}
+               AS gap
+    FROM days
+    WHERE is_purchase = 1
+),
+per_customer AS (
+    SELECT customer_id,
+           MIN(day) AS first_day,
+           MAX(day) AS last_day,
+           COUNT(*) AS purchase_days,
+           SUM(CASE WHEN gap IS NOT NULL THEN day_amount ELSE 0 END) AS repeat_amount,
+           PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY gap) AS median_gap
+    FROM purchase_days
+    GROUP BY customer_id
+),
+monthly AS (
+    SELECT customer_id, {month_index.format("day")} AS month_number,
+           SUM(amount) AS month_spend{month_orders}
+    FROM lines
+    GROUP BY customer_id, {month_index.format("day")}
+),
+spend AS (
+    SELECT customer_id, SUM(month_spend) AS total_spend,
+           SUM(month_spend * month_spend) AS spend_sum_squares, {n_orders} AS n_orders
+    FROM monthly
+    GROUP BY customer_id
+),
+aggregates AS (
+    SELECT c.customer_id, c.first_day, c.last_day, c.purchase_days, c.repeat_amount,
+           c.median_gap, s.total_spend, s.spend_sum_squares, s.n_orders
+    FROM per_customer c
+    JOIN spend s ON s.customer_id = c.customer_id
+)"""
+
+
+def day_rows_sql(table: str, as_of: dt.date, config: FeatureConfig, has_order_id: bool) -> str:
+    """One row per customer and calendar day with a line, ordered by customer and day.
+
+    Columns: ``customer_id``, ``day``, ``day_amount`` (the day's value as ``days`` in
+    :func:`feature_sql` defines it: purchases, plus returns linked to an order of that
+    day, floored at zero), ``day_net`` (every line dated that day, returns included: the
+    money of the day's calendar month) and ``purchase_lines`` (its non-negative lines; a
+    purchase day has at least one). A linked return dated after its order adds to the
+    order day's value and to its own day's net, so its row's two amounts come from
+    different lines; that is why the day's value and net are two sums.
+
+    The input of :func:`features.customer_days.aggregate_customer_days`. DuckDB only:
+    the ORDER BY is what makes one pass over the rows enough.
+    """
+    valued_lines = _valued_lines_sql(has_order_id, config.lines.cancellation_order_prefix)
+    purchase_line = "CASE WHEN amount >= 0 THEN 1 ELSE 0 END"
+    if has_order_id:
+        # Value on the day it counts in, net on the day it happened: two rows for a linked
+        # return dated after its order, one for every other line.
+        parts = f"""SELECT customer_id, own_day AS day,
+               CASE WHEN in_day_value = 1 AND day = own_day THEN amount ELSE 0.0 END
+                   AS value_part,
+               amount AS net_part, {purchase_line} AS purchase_line
+        FROM valued_lines
+        UNION ALL
+        SELECT customer_id, day, amount, 0.0, 0
+        FROM valued_lines
+        WHERE in_day_value = 1 AND day <> own_day"""
+    else:
+        parts = f"""SELECT customer_id, day,
+               CASE WHEN amount >= 0 THEN amount ELSE 0.0 END AS value_part,
+               amount AS net_part, {purchase_line} AS purchase_line
+        FROM valued_lines"""
+    return f"""
+WITH {_lines_sql(table, as_of, has_order_id, False)},
+{valued_lines}parts AS (
+        {parts}
+)
+SELECT customer_id, day,
+       GREATEST(SUM(value_part), 0.0) AS day_amount,
+       SUM(net_part) AS day_net,
+       CAST(SUM(purchase_line) AS INTEGER) AS purchase_lines
+FROM parts
+GROUP BY customer_id, day
+ORDER BY customer_id, day
+"""
+
+
+def window_totals_sql(table: str, as_of: dt.date) -> str:
+    """One row: rows after ``as_of`` and the net spend of the lines on or before it, in
+    one scan (the DuckDB engine's part of :func:`window_accounting_sql`; the customers
+    left out come from :mod:`features.customer_days`)."""
+    in_window = f"CAST(timestamp AS DATE) <= DATE '{as_of.isoformat()}'"
+    return f"""
+SELECT COUNT(*) FILTER (WHERE NOT ({in_window})) AS rows_after,
+       COALESCE(SUM(amount) FILTER (WHERE {in_window}), 0.0) AS net_spend
+FROM {table}
+"""
+
+
 def _valued_lines_sql(has_order_id: bool, cancellation_prefix: str | None) -> str:
-    """The ``valued_lines`` CTE: each line with the day whose value it counts in.
+    """The ``valued_lines`` CTE: each line with the day whose value it counts in (``day``)
+    and the day it happened (``own_day``, whose month its money counts in).
 
     Purchases count in their own day. A return counts in a day's value only when its order
     id links it to an earlier order of the same customer -- the id itself, or the id less
@@ -240,7 +362,8 @@ def _valued_lines_sql(has_order_id: bool, cancellation_prefix: str | None) -> st
     """
     if not has_order_id:
         return """valued_lines AS (
-    SELECT customer_id, day, amount, CASE WHEN amount >= 0 THEN 1 ELSE 0 END AS in_day_value
+    SELECT customer_id, day, day AS own_day, amount,
+           CASE WHEN amount >= 0 THEN 1 ELSE 0 END AS in_day_value
     FROM lines
 ),
 """
@@ -259,7 +382,7 @@ def _valued_lines_sql(has_order_id: bool, cancellation_prefix: str | None) -> st
     GROUP BY customer_id, order_key
 ),
 valued_lines AS (
-    SELECT l.customer_id, COALESCE(o.order_day, l.day) AS day, l.amount,
+    SELECT l.customer_id, COALESCE(o.order_day, l.day) AS day, l.day AS own_day, l.amount,
            CASE WHEN l.amount >= 0 OR o.order_day IS NOT NULL THEN 1 ELSE 0 END
                AS in_day_value
     FROM lines l
@@ -306,7 +429,7 @@ def _population_sql(population_gap_days: float | None) -> str:
         return f"SELECT CAST({float(population_gap_days)!r} AS DOUBLE) AS population_gap"
     return """SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY median_gap)
                AS population_gap
-    FROM per_customer
+    FROM aggregates
     WHERE median_gap IS NOT NULL"""
 
 
@@ -320,7 +443,7 @@ def _order_parts(has_order_id: bool) -> tuple[str, str, str, str, str]:
     """
     if not has_order_id:
         month_orders = ",\n           SUM(CASE WHEN amount >= 0 THEN 1 ELSE 0 END) AS month_orders"
-        return month_orders, "SUM(month_orders)", "", "", "s.n_orders"
+        return month_orders, "SUM(month_orders)", "", "", "c.n_orders"
     order_counts = """order_counts AS (
     SELECT customer_id,
            COUNT(DISTINCT CASE WHEN amount >= 0 THEN order_key END) AS n_orders

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from feature_tables import assert_same_feature_table
 from typer.testing import CliRunner
 
 from features.build import build_features
@@ -20,21 +21,6 @@ from features.spark import (
 from pipelines.cli import app
 
 RULES = load_feature_config()
-
-
-def assert_same_feature_table(spark_table: pd.DataFrame, duckdb_table: pd.DataFrame) -> None:
-    """Same customers, columns and dtypes; integers and strings exact, floats within 1e-9."""
-    left = spark_table.sort_values("customer_id", ignore_index=True)
-    right = duckdb_table.sort_values("customer_id", ignore_index=True)
-    assert list(left.columns) == list(right.columns)
-    assert left.dtypes.to_dict() == right.dtypes.to_dict()
-    assert len(left) == len(right)
-    for column in left.columns:
-        a, b = left[column], right[column]
-        if pd.api.types.is_float_dtype(a):
-            np.testing.assert_allclose(a, b, rtol=0, atol=1e-9, equal_nan=True, err_msg=column)
-        else:  # integers, dates, strings (None where missing)
-            assert a.equals(b), column
 
 
 @pytest.mark.spark

@@ -1,0 +1,283 @@
+"""Per-customer aggregates of the purchase days in one ordered pass (DuckDB's kernel).
+
+The SQL of :func:`features.sql.feature_sql` computes the aggregates in three passes over
+the rows: the day aggregate, a window over the purchase days for the gaps, and a month
+aggregate over the lines. Here DuckDB makes one pass (:func:`features.sql.day_rows_sql`:
+the day aggregate, ordered by customer and day) and NumPy reads the ordered rows once:
+each customer is a run of rows, each calendar month a run inside it, each gap the
+difference of two neighbouring purchase days. The result is the table
+:data:`features.sql.AGGREGATE_COLUMNS` describes, which the rest of the same feature SQL
+reads (``aggregates_table``); so status, ABC, XYZ, the ladder and the population rules
+keep one definition.
+
+The columns are defined in the SQL that Spark still runs; ``tests/features/
+test_customer_days.py`` checks that both give the same feature table (DuckDB with and
+without this kernel, on CDNOW, order-line exports with cancellations and random data),
+and the Spark tests check Spark against this path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.sql import AGGREGATE_COLUMNS
+
+AGGREGATE_SCHEMA = pa.schema(
+    [
+        ("customer_id", pa.string()),
+        ("first_day", pa.date32()),
+        ("last_day", pa.date32()),
+        ("purchase_days", pa.int64()),
+        ("repeat_amount", pa.float64()),
+        ("median_gap", pa.float64()),
+        ("total_spend", pa.float64()),
+        ("spend_sum_squares", pa.float64()),
+        ("n_orders", pa.int64()),
+    ]
+)
+assert tuple(AGGREGATE_SCHEMA.names) == AGGREGATE_COLUMNS
+
+
+@dataclass(frozen=True)
+class CustomerDays:
+    """The aggregates of the customers with a purchase day, and those left out."""
+
+    aggregates: pa.Table
+    #: Customers whose days in the window hold no purchase (only returns), and their net.
+    customers_without_purchase: int
+    excluded_spend: float
+
+
+#: Rows per block of the pass: NumPy's temporaries of a block stay in the CPU's caches and
+#: the pass's memory stays a few megabytes above its input, whatever the table's size.
+BLOCK_ROWS = 1 << 18
+
+
+def aggregate_customer_days(days: pa.Table) -> CustomerDays:
+    """Aggregate :func:`features.sql.day_rows_sql`'s rows (ordered by customer, then day).
+
+    Runs of equal ``customer_id`` are customers; that the rows are ordered is the caller's
+    contract (the SQL's ORDER BY), which :func:`_check_ordered` verifies. The rows are
+    read in blocks of whole customers.
+    """
+    n = days.num_rows
+    if n == 0:
+        return CustomerDays(AGGREGATE_SCHEMA.empty_table(), 0, 0.0)
+    customer_ids = days.column("customer_id")
+    starts_customer = _starts_of_runs(customer_ids)
+    customer_starts = np.flatnonzero(starts_customer)
+    columns = {
+        name: _single_chunk(days.column(name))
+        for name in ("day", "day_amount", "day_net", "purchase_lines")
+    }
+    columns["day"] = columns["day"].cast(pa.int32())
+    block_starts = np.unique(
+        customer_starts[np.searchsorted(customer_starts, np.arange(0, n, BLOCK_ROWS))]
+    )
+    block_ends = np.append(block_starts[1:], n)
+    blocks = [
+        _aggregate_block(
+            starts_customer[start:end],
+            *(columns[name].slice(start, end - start).to_numpy() for name in _BLOCK_COLUMNS),
+        )
+        for start, end in zip(block_starts, block_ends, strict=True)
+    ]
+    first_rows = np.concatenate(
+        [block.first_rows + start for block, start in zip(blocks, block_starts, strict=True)]
+    )
+    aggregates = pa.table(
+        [customer_ids.take(pa.array(first_rows))]
+        + [
+            pa.concat_arrays([block.columns[index] for block in blocks])
+            for index in range(len(AGGREGATE_COLUMNS) - 1)
+        ],
+        schema=AGGREGATE_SCHEMA,
+    )
+    _check_ordered(aggregates)
+    return CustomerDays(
+        aggregates=aggregates,
+        customers_without_purchase=sum(block.without_purchase for block in blocks),
+        excluded_spend=float(sum(block.excluded_spend for block in blocks)),
+    )
+
+
+_BLOCK_COLUMNS = ("day", "day_amount", "day_net", "purchase_lines")
+
+
+@dataclass(frozen=True)
+class _Block:
+    first_rows: np.ndarray  # block-relative row of each buyer's first row
+    columns: list[pa.Array]  # AGGREGATE_COLUMNS after customer_id
+    without_purchase: int
+    excluded_spend: float
+
+
+def _aggregate_block(
+    starts_customer: np.ndarray,
+    day: np.ndarray,
+    day_amount: np.ndarray,
+    day_net: np.ndarray,
+    purchase_lines: np.ndarray,
+) -> _Block:
+    """The aggregates of a block of whole customers (its first row starts a customer)."""
+    customer_starts = np.flatnonzero(starts_customer)
+    n_customers = len(customer_starts)
+    total_spend, spend_sum_squares = _monthly_spend(day, day_net, starts_customer)
+    n_orders = np.add.reduceat(purchase_lines.astype(np.int64), customer_starts)
+
+    is_purchase = purchase_lines > 0
+    if is_purchase.all():  # no return-only days: every customer buys, on every row
+        buyers = np.arange(n_customers)
+        p_day, p_amount, starts_buyer = day, day_amount, starts_customer
+    else:
+        customer = np.cumsum(starts_customer, dtype=np.int64) - 1
+        purchase_rows = np.flatnonzero(is_purchase)
+        buyer_of_row = customer[purchase_rows]
+        p_day, p_amount = day[purchase_rows], day_amount[purchase_rows]
+        starts_buyer = np.zeros(len(purchase_rows), dtype=bool)
+        if len(purchase_rows):
+            starts_buyer[0] = True
+            np.not_equal(buyer_of_row[1:], buyer_of_row[:-1], out=starts_buyer[1:])
+        buyers = buyer_of_row[starts_buyer]
+    buyer_starts = np.flatnonzero(starts_buyer)
+    buyer_ends = np.append(buyer_starts[1:], len(p_day)) - 1
+    counts = buyer_ends - buyer_starts + 1
+
+    repeat_value = p_amount.copy()
+    repeat_value[buyer_starts] = 0.0  # the first purchase day is not a repeat purchase
+    repeat_amount = _sum_runs(repeat_value, buyer_starts)
+    median_gap = _median_gaps(p_day, starts_buyer, counts)
+    is_buyer = np.zeros(n_customers, dtype=bool)
+    is_buyer[buyers] = True
+    return _Block(
+        first_rows=customer_starts[buyers],
+        columns=[
+            pa.array(p_day[buyer_starts], type=pa.int32()).cast(pa.date32()),
+            pa.array(p_day[buyer_ends], type=pa.int32()).cast(pa.date32()),
+            pa.array(counts.astype(np.int64)),
+            pa.array(repeat_amount),
+            pa.array(median_gap, mask=counts < 2),
+            pa.array(total_spend[buyers]),
+            pa.array(spend_sum_squares[buyers]),
+            pa.array(n_orders[buyers]),
+        ],
+        without_purchase=int(n_customers - len(buyers)),
+        excluded_spend=float(total_spend[~is_buyer].sum()),
+    )
+
+
+def _starts_of_runs(values: pa.ChunkedArray) -> np.ndarray:
+    """True on each row whose string differs from the row before (and on the first)."""
+    starts = np.empty(len(values), dtype=bool)
+    position = 0
+    previous: str | None = None
+    for chunk in values.chunks:
+        size = len(chunk)
+        if size == 0:
+            continue
+        here = starts[position : position + size]
+        here[1:] = _differs_from_previous(chunk)
+        first = chunk[0].as_py()
+        here[0] = position == 0 or first != previous
+        previous = chunk[size - 1].as_py()
+        position += size
+    return starts
+
+
+def _differs_from_previous(chunk: pa.Array) -> np.ndarray:
+    """Row i + 1 differs from row i, for each i; ids of one length compare as byte rows.
+
+    Exports mostly give customer ids of one length (zero-padded numbers, UUIDs); their
+    bytes are then a matrix whose neighbouring rows NumPy compares much faster than
+    Arrow's string kernel. Other ids, or nulls, take the string kernel.
+    """
+    if chunk.type in (pa.string(), pa.binary()) and chunk.null_count == 0:
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=np.int32)
+        offsets = offsets[chunk.offset : chunk.offset + len(chunk) + 1]
+        width = int(offsets[1] - offsets[0])
+        if width > 0 and np.all(np.diff(offsets) == width):
+            data = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)
+            matrix = data[offsets[0] : offsets[-1]].reshape(len(chunk), width)
+            return np.any(matrix[1:] != matrix[:-1], axis=1)
+    return pc.not_equal(chunk.slice(1), chunk.slice(0, len(chunk) - 1)).to_numpy(
+        zero_copy_only=False
+    )
+
+
+def _single_chunk(column: pa.ChunkedArray) -> pa.Array:
+    return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
+
+
+def _sum_runs(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sum of each run of ``values`` beginning at ``starts`` (non-empty, increasing)."""
+    if len(starts) == 0:
+        return np.zeros(0, dtype=values.dtype)
+    return np.add.reduceat(values, starts)
+
+
+def _monthly_spend(
+    day: np.ndarray, day_net: np.ndarray, starts_customer: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each customer's net spend and the sum of its calendar months' net spend squared.
+
+    A month is a run of a customer's days in the same calendar month, because the days are
+    ordered; months without lines add nothing to either sum (as in the SQL).
+    """
+    first = int(day.min())
+    calendar = np.arange(first, int(day.max()) + 1).astype("datetime64[D]")
+    month_of_day = calendar.astype("datetime64[M]").astype(np.int32)[day - first]
+    starts_month = starts_customer.copy()
+    starts_month[1:] |= month_of_day[1:] != month_of_day[:-1]
+    month_starts = np.flatnonzero(starts_month)
+    month_spend = np.add.reduceat(day_net, month_starts)
+    customer_month_starts = np.flatnonzero(starts_customer[month_starts])
+    total = np.add.reduceat(month_spend, customer_month_starts)
+    squares = np.add.reduceat(month_spend * month_spend, customer_month_starts)
+    return total, squares
+
+
+def _median_gaps(p_day: np.ndarray, starts_buyer: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Median of the gaps between each buyer's consecutive purchase days (NaN with one day).
+
+    The gaps are sorted within each buyer by one sort of ``buyer << bits | gap``: buyers
+    stay in order, and the middle one or two gaps of each are found by position. The
+    even-count median is the mean of the two middle gaps, as ``PERCENTILE_CONT(0.5)``.
+    """
+    n_buyers = len(counts)
+    median = np.full(n_buyers, np.nan)
+    is_gap = ~starts_buyer
+    gaps = np.diff(p_day.astype(np.int64), prepend=0)[is_gap]
+    if len(gaps) == 0:
+        return median
+    bits = max(int(gaps.max()).bit_length(), 1)
+    buyer_of_gap = (np.cumsum(starts_buyer, dtype=np.int64) - 1)[is_gap]
+    if n_buyers >= 1 << (62 - bits):
+        raise OverflowError("too many buyers for one sort key")  # pragma: no cover
+    keys = (buyer_of_gap << bits) | gaps
+    if n_buyers << bits < 1 << 32:  # a block's keys mostly fit 32 bits: a faster sort
+        keys = keys.astype(np.uint32)
+    keys.sort()
+    sorted_gaps = keys & ((1 << bits) - 1)
+    n_gaps = counts - 1
+    with_gaps = n_gaps > 0
+    offsets = np.concatenate(([0], np.cumsum(n_gaps)[:-1]))[with_gaps]
+    k = n_gaps[with_gaps]
+    low = sorted_gaps[offsets + (k - 1) // 2]
+    high = sorted_gaps[offsets + k // 2]
+    median[with_gaps] = low + (high - low) * 0.5
+    return median
+
+
+def _check_ordered(aggregates: pa.Table) -> None:
+    """A customer must be one run of rows: rows not ordered by customer would split one.
+
+    The customers' ids, one per run, must then be strictly increasing (DuckDB orders text
+    by its bytes, as Arrow compares it).
+    """
+    ids = aggregates.column("customer_id")
+    if len(ids) > 1 and not pc.all(pc.less(ids[:-1], ids[1:])).as_py():
+        raise ValueError("day rows are not ordered by customer: a customer is split")
