@@ -144,7 +144,7 @@ def _aggregate_block(
             np.not_equal(buyer_of_row[1:], buyer_of_row[:-1], out=starts_buyer[1:])
         buyers = buyer_of_row[starts_buyer]
     buyer_starts = np.flatnonzero(starts_buyer)
-    buyer_ends = np.append(buyer_starts[1:], len(p_day)) - 1
+    buyer_ends = np.append(buyer_starts[1:], len(p_day))[: len(buyer_starts)] - 1
     counts = buyer_ends - buyer_starts + 1
 
     repeat_value = p_amount.copy()

@@ -108,6 +108,20 @@ def test_nothing_in_the_window_gives_an_empty_table():
     assert build_features(transactions, "2021-06-30", RULES).features.empty
 
 
+def test_customers_with_only_returns_give_an_empty_table_and_are_counted(monkeypatch):
+    """A block (here the whole table) without a single purchase day."""
+    monkeypatch.setattr(customer_days, "BLOCK_ROWS", 2)
+    transactions = random_transactions(2, False)
+    transactions["amount"] = -transactions["amount"].abs() - 0.5
+    table = build_features(transactions, "2023-06-30", RULES)
+    assert table.features.empty
+    assert (
+        table.customers_without_purchase
+        == transactions["customer_id"][transactions["timestamp"] <= "2023-06-30"].nunique()
+    )
+    assert_same_build(transactions, "2023-06-30")
+
+
 def test_day_rows_out_of_customer_order_are_refused():
     days = pa.table(
         {
