@@ -9,13 +9,11 @@ returns, several lines a day, ids of one and of many lengths, and blocks split a
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from feature_tables import assert_same_feature_table
+from feature_tables import assert_same_feature_table, order_line_export
 
 import features.customer_days as customer_days
 from features.build import build_features, build_features_in_sql
@@ -45,20 +43,10 @@ def test_the_kernel_equals_the_sql_on_cdnow(cdnow_transactions, as_of):
 
 
 def test_the_kernel_equals_the_sql_on_an_order_line_export_with_cancellations():
-    from features.contract import load_transactions, parse_column_map
-    from models.synthetic_orders import EXPORT_COLUMN_MAP, generate_order_lines
-
-    export, _ = generate_order_lines(400, seed=11)
-    rules = dataclasses.replace(
-        RULES, lines=dataclasses.replace(RULES.lines, cancellation_order_prefix="C")
-    )
-    loaded = load_transactions(
-        export, column_map=parse_column_map(EXPORT_COLUMN_MAP), lines=rules.lines
-    )
-    assert (loaded.transactions["amount"] < 0).any()
-    assert {"order_id", "product"} <= set(loaded.transactions.columns)
+    transactions, rules = order_line_export(400, 11, RULES)
+    assert {"order_id", "product"} <= set(transactions.columns)
     for as_of in ("2011-03-01", "2011-10-01"):
-        assert_same_build(loaded.transactions, as_of, rules)
+        assert_same_build(transactions, as_of, rules)
 
 
 def random_transactions(seed: int, fixed_width_ids: bool) -> pd.DataFrame:

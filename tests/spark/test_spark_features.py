@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from feature_tables import assert_same_feature_table
+from feature_tables import assert_same_feature_table, order_line_export
 from typer.testing import CliRunner
 
 from features.build import build_features
@@ -92,21 +92,9 @@ def test_spark_options_without_the_spark_engine_are_refused(tmp_path):
 def test_spark_nets_returns_and_cancellations_as_duckdb_does(spark):
     """An order-line export: linked and unlinked cancellations, customers with only returns
     or more returns than purchases; the same table and the same money on both engines."""
-    import dataclasses
-
-    from features.contract import load_transactions, parse_column_map
-    from models.synthetic_orders import EXPORT_COLUMN_MAP, generate_order_lines
-
-    export, _ = generate_order_lines(300, seed=5)
-    rules = dataclasses.replace(
-        RULES, lines=dataclasses.replace(RULES.lines, cancellation_order_prefix="C")
-    )
-    loaded = load_transactions(
-        export, column_map=parse_column_map(EXPORT_COLUMN_MAP), lines=rules.lines
-    )
-    assert (loaded.transactions["amount"] < 0).any()
-    on_spark = build_features_spark(loaded.transactions, "2011-10-01", rules)
-    on_duckdb = build_features(loaded.transactions, "2011-10-01", rules)
+    transactions, rules = order_line_export(300, 5, RULES)
+    on_spark = build_features_spark(transactions, "2011-10-01", rules)
+    on_duckdb = build_features(transactions, "2011-10-01", rules)
     assert_same_feature_table(on_spark.features, on_duckdb.features)
     assert on_duckdb.customers_without_purchase >= 1
     assert on_spark.customers_without_purchase == on_duckdb.customers_without_purchase
