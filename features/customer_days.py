@@ -55,6 +55,8 @@ class CustomerDays:
 #: Rows per block of the pass: NumPy's temporaries of a block stay in the CPU's caches and
 #: the pass's memory stays a few megabytes above its input, whatever the table's size.
 BLOCK_ROWS = 1 << 18
+#: The day rows' columns a block reads, in :func:`_aggregate_block`'s argument order.
+_BLOCK_COLUMNS = ("day", "day_amount", "day_net", "purchase_lines")
 
 
 def aggregate_customer_days(days: pa.Table) -> CustomerDays:
@@ -70,10 +72,7 @@ def aggregate_customer_days(days: pa.Table) -> CustomerDays:
     customer_ids = days.column("customer_id")
     starts_customer = _starts_of_runs(customer_ids)
     customer_starts = np.flatnonzero(starts_customer)
-    columns = {
-        name: _single_chunk(days.column(name))
-        for name in ("day", "day_amount", "day_net", "purchase_lines")
-    }
+    columns = {name: _single_chunk(days.column(name)) for name in _BLOCK_COLUMNS}
     columns["day"] = columns["day"].cast(pa.int32())
     block_starts = np.unique(
         customer_starts[np.searchsorted(customer_starts, np.arange(0, n, BLOCK_ROWS))]
@@ -103,9 +102,6 @@ def aggregate_customer_days(days: pa.Table) -> CustomerDays:
         customers_without_purchase=sum(block.without_purchase for block in blocks),
         excluded_spend=float(sum(block.excluded_spend for block in blocks)),
     )
-
-
-_BLOCK_COLUMNS = ("day", "day_amount", "day_net", "purchase_lines")
 
 
 @dataclass(frozen=True)

@@ -228,6 +228,11 @@ def abc_rank_spend(total_spend: Any) -> Any:
     return np.round(total_spend, ABC_RANK_DECIMALS)
 
 
+def abc_rank_spend_sql(total_spend: str) -> str:
+    """:func:`abc_rank_spend` in SQL, for the feature SQL's ranking window."""
+    return f"ROUND({total_spend}, {ABC_RANK_DECIMALS})"
+
+
 def abc_class(rules: AbcRules) -> Expression:
     """``A`` while the revenue of the customers ranked above is under ``a_share`` of the
     total, then ``B`` under ``b_share``, then ``C``; ``C`` too without positive spend.

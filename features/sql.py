@@ -33,7 +33,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from features.config import FeatureConfig
-from features.rules import ABC_RANK_DECIMALS, abc_class, ladder_stage, typical_gap_days
+from features.rules import abc_class, abc_rank_spend_sql, ladder_stage, typical_gap_days
 
 FEATURE_COLUMNS = (
     "customer_id",
@@ -117,7 +117,7 @@ def feature_sql(
     )
     ladder_sql = ladder_stage(config.ladder).to_sql()
     month_index = "(EXTRACT(YEAR FROM {0}) * 12 + EXTRACT(MONTH FROM {0}))"
-    month_orders, n_orders, order_counts, orders_join, n_orders_column = _order_parts(has_order_id)
+    _, _, order_counts, orders_join, n_orders_column = _order_parts(has_order_id)
     favorite, favorite_join, favorite_column = _favorite_parts(has_product)
     if aggregates_table is None:
         aggregates = _aggregates_sql(table, as_of, config, has_order_id, has_product, d)
@@ -161,7 +161,7 @@ classified AS (
            b.days_since_last / b.typical_gap_days AS overdue_cycles,
            b.spend_sum / b.n_months AS month_mean,
            SUM(GREATEST(b.total_spend, 0.0)) OVER (
-               ORDER BY ROUND(b.total_spend, {ABC_RANK_DECIMALS}) DESC, b.customer_id
+               ORDER BY {abc_rank_spend_sql("b.total_spend")} DESC, b.customer_id
                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS revenue_before,
            SUM(GREATEST(b.total_spend, 0.0)) OVER () AS revenue_total
     FROM base b
