@@ -18,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow.compute as pc
 
 from features.atomic import atomic_output
 from features.config import LineRules
@@ -368,17 +369,21 @@ def _split_typed_rows(
     """The accepted rows, the count of rejected rows by reason, and the rejected raw rows.
 
     The accepted rows come through Arrow: DuckDB's own pandas conversion of millions of
-    strings cost 1.0-1.5 s on 3M rows, Arrow 0.4-0.8 s (issue 18), same frame.
+    strings cost 1.0-1.5 s on 3M rows, Arrow 0.4-0.8 s (issue 18), same frame. They keep
+    the source's order: ``typed`` was written in it and the connection preserves insertion
+    order, so no sort is asked for (``ORDER BY source_row`` cost 0.06 s of 0.11 s on 3M
+    rows); the row numbers are checked, and sorted by only if they are out of order.
     """
-    clean = (
-        con.sql(
-            "SELECT p_customer_id AS customer_id, p_timestamp AS timestamp, p_amount AS amount"
-            + "".join(f", {n}" for n in optional_names)
-            + " FROM typed WHERE reason IS NULL ORDER BY source_row"
-        )
-        .to_arrow_table()
-        .to_pandas(date_as_object=False)
-    )
+    clean_rows = con.sql(
+        "SELECT source_row, p_customer_id AS customer_id, p_timestamp AS timestamp, "
+        "p_amount AS amount"
+        + "".join(f", {n}" for n in optional_names)
+        + " FROM typed WHERE reason IS NULL"
+    ).to_arrow_table()
+    source_rows = clean_rows.column("source_row").to_numpy()
+    if len(source_rows) > 1 and not (source_rows[1:] > source_rows[:-1]).all():
+        clean_rows = clean_rows.take(pc.sort_indices(clean_rows.column("source_row")))
+    clean = clean_rows.drop_columns(["source_row"]).to_pandas(date_as_object=False)
     reasons = dict(
         con.execute(
             "SELECT reason, COUNT(*) FROM typed WHERE reason IS NOT NULL "

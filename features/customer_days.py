@@ -18,6 +18,8 @@ and the Spark tests check Spark against this path.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +57,8 @@ class CustomerDays:
 #: Rows per block of the pass: NumPy's temporaries of a block stay in the CPU's caches and
 #: the pass's memory stays a few megabytes above its input, whatever the table's size.
 BLOCK_ROWS = 1 << 18
+#: Threads for the blocks (each holds one block's temporaries, a few megabytes).
+_THREADS = max(1, min(4, os.cpu_count() or 1))
 #: The day rows' columns a block reads, in :func:`_aggregate_block`'s argument order.
 _BLOCK_COLUMNS = ("day", "day_amount", "day_net", "purchase_lines")
 
@@ -78,13 +82,21 @@ def aggregate_customer_days(days: pa.Table) -> CustomerDays:
         customer_starts[np.searchsorted(customer_starts, np.arange(0, n, BLOCK_ROWS))]
     )
     block_ends = np.append(block_starts[1:], n)
-    blocks = [
-        _aggregate_block(
+
+    def block(start: int, end: int) -> _Block:
+        return _aggregate_block(
             starts_customer[start:end],
             *(columns[name].slice(start, end - start).to_numpy() for name in _BLOCK_COLUMNS),
         )
-        for start, end in zip(block_starts, block_ends, strict=True)
-    ]
+
+    # Blocks are independent and NumPy releases the GIL inside its array operations, so
+    # threads use the other cores (the pass 0.24 s -> 0.17 s on 3M rows, 0.7-1.2 s -> 0.5 s
+    # on 9.7M, two cores; issue 18); map keeps the blocks in order.
+    if len(block_starts) > 1 and _THREADS > 1:
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            blocks = list(pool.map(block, block_starts, block_ends))
+    else:
+        blocks = [block(s, e) for s, e in zip(block_starts, block_ends, strict=True)]
     first_rows = np.concatenate(
         [block.first_rows + start for block, start in zip(blocks, block_starts, strict=True)]
     )

@@ -130,7 +130,7 @@ def read_raw(
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             _refuse_csv_options(str(path), options)
-            con.execute(numbered + f"read_parquet({_literal(path)})")
+            _parquet_view(con, path, numbered)
             return RawRead()
         with utf8_text(path, options.encoding) as text_path:
             return _read_csv(con, path, text_path, options)
@@ -223,6 +223,27 @@ def _header_names(path: Path, header_line: str, delimiter: str) -> list[str]:
             raise TransactionsError(f"{path}: column {name!r} appears twice in the header")
         seen.add(name.lower())
     return names
+
+
+def _parquet_view(con: duckdb.DuckDBPyConnection, path: Path, numbered: str) -> None:
+    """``raw_input`` as a view of the Parquet file, numbered by the file's own row numbers.
+
+    A typed file needs no copy as read: the contract reads it once into its typed table
+    (and again only for the raw values of rejected rows). Copying 3M rows into a numbered
+    table first cost 0.2 s of a 1 s load (issue 18). A file that has a column named
+    ``file_row_number`` itself keeps the numbered copy.
+    """
+    literal = _literal(path)
+    names = {
+        row[0] for row in con.execute(f"DESCRIBE SELECT * FROM read_parquet({literal})").fetchall()
+    }
+    if "file_row_number" in names or "source_row" in names:
+        con.execute(numbered + f"read_parquet({literal})")
+        return
+    con.execute(
+        "CREATE TEMP VIEW raw_input AS SELECT file_row_number + 1 AS source_row, "
+        f"* EXCLUDE (file_row_number) FROM read_parquet({literal}, file_row_number = true)"
+    )
 
 
 def _read_parts(

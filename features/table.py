@@ -61,15 +61,32 @@ class FeatureTable:
 
     def write_parquet(self, path: str | Path) -> Path:
         """Write the table; the as-of date travels in the Parquet metadata."""
-        path = Path(path)
-        table = pa.Table.from_pandas(self.features, preserve_index=False)
-        metadata = dict(table.schema.metadata or {})
-        metadata[AS_OF_METADATA_KEY] = self.as_of.isoformat().encode()
-        # Never a truncated feature table; an open file, because pyarrow deletes a path it
-        # failed to write (even a device such as /dev/full).
-        with atomic_output(path) as temporary, temporary.open("wb") as handle:
-            pq.write_table(table.replace_schema_metadata(metadata), handle)
-        return path
+        metadata = {AS_OF_METADATA_KEY: self.as_of.isoformat().encode()}
+        return write_frame_parquet(self.features, path, metadata)
+
+
+def write_frame_parquet(
+    frame: pd.DataFrame, path: str | Path, metadata: dict[bytes, bytes]
+) -> Path:
+    """Write a per-customer table (features or scores) with ``metadata`` added to its schema.
+
+    Never a truncated file (:func:`features.atomic.atomic_output`); pyarrow gets an open
+    file, because it deletes a path it failed to write (even a device such as /dev/full).
+    Dictionary encoding only for text columns: numbers per customer are nearly all
+    distinct, and trying dictionaries on them made the write of 300,000 scores 0.37 s
+    instead of 0.14 s for a file 5% smaller (issue 18).
+    """
+    path = Path(path)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), **metadata})
+    text = [
+        f.name
+        for f in table.schema
+        if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+    ]
+    with atomic_output(path) as temporary, temporary.open("wb") as handle:
+        pq.write_table(table, handle, use_dictionary=text)
+    return path
 
 
 def to_date(value: str | dt.date | dt.datetime | pd.Timestamp) -> dt.date:

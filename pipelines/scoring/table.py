@@ -17,8 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.atomic import atomic_output
-from features.table import AS_OF_METADATA_KEY
+from features.table import AS_OF_METADATA_KEY, write_frame_parquet
 from pipelines.economics.options import ScoresError, as_of_from_scores, validate_scores
 
 HORIZON_METADATA_KEY = b"winback.horizon_days"
@@ -39,21 +38,12 @@ def write_scores_parquet(
     scores: pd.DataFrame, out: str | Path, as_of: dt.date, horizon_days: int, model_version: str
 ) -> Path:
     """Write scores with the ``winback.*`` metadata that :func:`read_scores` reads."""
-    arrow = pa.Table.from_pandas(scores, preserve_index=False)
-    metadata = dict(arrow.schema.metadata or {})
-    metadata.update(
-        {
-            AS_OF_METADATA_KEY: as_of.isoformat().encode(),
-            HORIZON_METADATA_KEY: str(horizon_days).encode(),
-            MODEL_VERSION_METADATA_KEY: model_version.encode(),
-        }
-    )
-    out = Path(out)
-    # Never a truncated scores file. pyarrow is handed an open file, not a path: given a
-    # path it deletes it after a failed write, even a device such as /dev/full.
-    with atomic_output(out) as temporary, temporary.open("wb") as handle:
-        pq.write_table(arrow.replace_schema_metadata(metadata), handle)
-    return out
+    metadata = {
+        AS_OF_METADATA_KEY: as_of.isoformat().encode(),
+        HORIZON_METADATA_KEY: str(horizon_days).encode(),
+        MODEL_VERSION_METADATA_KEY: model_version.encode(),
+    }
+    return write_frame_parquet(scores, out, metadata)
 
 
 def read_scores(path: str | Path) -> ScoresTable:

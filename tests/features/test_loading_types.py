@@ -60,3 +60,43 @@ def test_duplicates_are_counted_as_pandas_counts_them():
         assert loaded.report.duplicate_rows == int(loaded.transactions.duplicated().sum())
     assert as_text.report.duplicate_rows == 1
     assert as_integers.report.duplicate_rows == 2
+
+
+def test_a_parquet_file_keeps_its_row_order_and_numbers_rejected_rows_as_the_file_does(
+    tmp_path, monkeypatch
+):
+    """The file is read through a view numbered by its own row numbers, and the accepted
+    rows are not sorted again: both must still give the file's order and numbering, over
+    several row groups (DuckDB reads those in parallel)."""
+    rng = np.random.default_rng(5)
+    n = 50_000
+    source = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 900, n).astype(str),
+            "timestamp": pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 700, n), "D"),
+            "amount": rng.gamma(2.0, 10.0, n).round(2),
+        }
+    )
+    bad = rng.choice(n, 37, replace=False)
+    source.loc[bad, "amount"] = np.nan
+    path = tmp_path / "tx.parquet"
+    source.to_parquet(path, index=False, row_group_size=4_096)
+
+    loaded = load_transactions(path, now=NOW)
+
+    kept = source.drop(index=bad).reset_index(drop=True)
+    pd.testing.assert_series_equal(loaded.transactions["amount"], kept["amount"])
+    assert loaded.transactions["customer_id"].tolist() == kept["customer_id"].tolist()
+    assert sorted(loaded.quarantine["source_row"]) == sorted(bad + 1)  # 1-based, as in a CSV
+    assert loaded.report.reconciles
+
+
+def test_a_parquet_file_with_its_own_file_row_number_column_loads_it_as_data(tmp_path):
+    source = frame().iloc[:4].assign(file_row_number=[7, 7, 8, 9])
+    path = tmp_path / "tx.parquet"
+    source.to_parquet(path, index=False)
+
+    loaded = load_transactions(path, now=NOW)
+
+    assert loaded.report.rows_accepted == 4
+    assert loaded.quarantine.empty
