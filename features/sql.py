@@ -290,7 +290,13 @@ aggregates AS (
 )"""
 
 
-def day_rows_sql(table: str, as_of: dt.date, config: FeatureConfig, has_order_id: bool) -> str:
+def day_rows_sql(
+    table: str,
+    as_of: dt.date,
+    config: FeatureConfig,
+    has_order_id: bool,
+    partition: tuple[int, int] = (0, 1),
+) -> str:
     """One row per customer and calendar day with a line, ordered by customer and day.
 
     Columns: ``customer_id``, ``day``, ``day_amount`` (the day's value as ``days`` in
@@ -303,6 +309,10 @@ def day_rows_sql(table: str, as_of: dt.date, config: FeatureConfig, has_order_id
 
     The input of :func:`features.customer_days.aggregate_customer_days`. DuckDB only:
     the ORDER BY is what makes one pass over the rows enough.
+
+    ``partition=(i, k)``: only the customers whose id hashes to ``i`` modulo ``k``, so that
+    a large table is aggregated and sorted in ``k`` smaller pieces (a smaller peak of
+    memory); every customer falls in exactly one.
     """
     valued_lines = _valued_lines_sql(has_order_id, config.lines.cancellation_order_prefix)
     purchase_line = "CASE WHEN amount >= 0 THEN 1 ELSE 0 END"
@@ -323,6 +333,10 @@ def day_rows_sql(table: str, as_of: dt.date, config: FeatureConfig, has_order_id
                CASE WHEN amount >= 0 THEN amount ELSE 0.0 END AS value_part,
                amount AS net_part, {purchase_line} AS purchase_line
         FROM valued_lines"""
+    index, count = partition
+    # purchase_lines is a COUNT: its state is 8 bytes where an integer SUM's is 16 (about
+    # 70 MB less at 9.7M rows).
+    where = f"\nWHERE hash(customer_id) % {int(count)} = {int(index)}" if count > 1 else ""
     return f"""
 WITH {_lines_sql(table, as_of, has_order_id, False)},
 {valued_lines}parts AS (
@@ -331,8 +345,8 @@ WITH {_lines_sql(table, as_of, has_order_id, False)},
 SELECT customer_id, day,
        GREATEST(SUM(value_part), 0.0) AS day_amount,
        SUM(net_part) AS day_net,
-       CAST(SUM(purchase_line) AS INTEGER) AS purchase_lines
-FROM parts
+       CAST(COUNT(*) FILTER (WHERE purchase_line = 1) AS INTEGER) AS purchase_lines
+FROM parts{where}
 GROUP BY customer_id, day
 ORDER BY customer_id, day
 """

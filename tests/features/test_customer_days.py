@@ -122,3 +122,57 @@ def test_day_rows_out_of_customer_order_are_refused():
     )
     with pytest.raises(ValueError, match="not ordered by customer"):
         customer_days.aggregate_customer_days(days)
+
+
+def test_partitions_of_the_customers_give_the_same_table(monkeypatch, cdnow_transactions):
+    """Large tables are aggregated in hash partitions of the customers; each customer falls
+    in one, so the table must be the one of a single pass."""
+    import features.build as build
+
+    monkeypatch.setattr(build, "PARTITION_ROWS", 1_000)
+    assert build.day_row_partitions(len(cdnow_transactions)) > 5
+    assert_same_build(cdnow_transactions, "1997-09-30")
+    transactions, rules = order_line_export(400, 12, RULES)
+    monkeypatch.setattr(build, "PARTITION_ROWS", len(transactions) // 3)
+    assert build.day_row_partitions(len(transactions)) == 4
+    assert_same_build(transactions, "2011-10-01", rules)
+
+
+def day_rows(transactions: pd.DataFrame, as_of: str) -> pa.Table:
+    from features.duckdb_engine import connect
+    from features.sql import day_rows_sql
+    from features.table import to_date
+
+    con = connect()
+    con.register("tx", transactions)
+    return con.sql(day_rows_sql("tx", to_date(as_of), RULES, False)).to_arrow_table()
+
+
+@pytest.mark.parametrize("batch_rows", [1, 2, 7, 1_000])
+def test_day_rows_streamed_in_batches_give_the_aggregates_of_the_whole_table(
+    monkeypatch, batch_rows
+):
+    """Customers whose rows go on in the next batch (or the next several) are aggregated
+    once they are whole; nothing is counted twice or lost."""
+    monkeypatch.setattr(customer_days, "BLOCK_ROWS", 5)
+    days = day_rows(random_transactions(4, False), "2023-06-30")
+    whole = customer_days.aggregate_customer_days(days)
+    streamed = customer_days.aggregate_customer_days(iter(days.to_batches(batch_rows)))
+    assert streamed.aggregates.equals(whole.aggregates)
+    assert streamed.customers_without_purchase == whole.customers_without_purchase >= 1
+    assert streamed.excluded_spend == pytest.approx(whole.excluded_spend)
+    assert whole.aggregates.num_rows == len(set(whole.aggregates.column("customer_id").to_pylist()))
+
+
+def test_a_customer_split_across_batches_out_of_order_is_refused():
+    days = pa.table(
+        {
+            "customer_id": ["a", "b", "a"],
+            "day": pa.array([1, 1, 2], type=pa.int32()).cast(pa.date32()),
+            "day_amount": [1.0, 1.0, 1.0],
+            "day_net": [1.0, 1.0, 1.0],
+            "purchase_lines": pa.array([1, 1, 1], type=pa.int32()),
+        }
+    )
+    with pytest.raises(ValueError, match="not ordered by customer"):
+        customer_days.aggregate_customer_days(iter(days.to_batches(1)))
