@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.build import build_features
@@ -43,6 +45,8 @@ SCORE_COLUMNS = (
     # readers of the first nine by position see the same table.
     *INTERVAL_COLUMNS,
 )
+#: Rows from which :meth:`WinbackScorer._boosted_predictions` runs both boosters at once.
+PARALLEL_BOOSTER_ROWS = 20_000
 #: How the score intervals are drawn: fixed, so that scores are deterministic.
 SCORE_INTERVALS = PredictiveIntervals(n_draws=32, seed=0)
 
@@ -76,10 +80,11 @@ class WinbackScorer:
         matrix = design_matrix(indexed, btyd)
         scores = pd.DataFrame(index=indexed.index)
         scores["customer_id"] = indexed["customer_id"].to_numpy()
-        scores["p_dormant"] = self.dormancy.predict_proba_dormant(matrix)
+        p_dormant, predicted_spend = self._boosted_predictions(matrix)
+        scores["p_dormant"] = p_dormant
         scores["p_alive"] = btyd["p_alive"].to_numpy()
         scores["expected_purchases"] = btyd["expected_purchases"].to_numpy()
-        scores["predicted_spend"] = self.spend.predict(matrix)
+        scores["predicted_spend"] = predicted_spend
         scores["clv"] = btyd["clv"].to_numpy()
         scores["expected_next_order_date"] = btyd["expected_next_order_date"].to_numpy()
         scores["status"] = indexed["status"].to_numpy()
@@ -90,6 +95,20 @@ class WinbackScorer:
         rest = [c for c in FEATURE_COLUMNS if c not in scores.columns]
         scores = pd.concat([scores, indexed[rest]], axis=1)
         return scores.reset_index(drop=True)
+
+    def _boosted_predictions(self, matrix: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """P(dormant) and predicted spend; on large tables the two boosters run at once.
+
+        Each booster keeps one OpenMP thread (see :mod:`models.boosting`), and XGBoost
+        releases the GIL while it predicts, so two Python threads use two cores: 0.48 s ->
+        0.25-0.30 s for 300,000 customers (issue 18). The service's few rows stay serial.
+        """
+        if len(matrix) < PARALLEL_BOOSTER_ROWS:
+            return self.dormancy.predict_proba_dormant(matrix), self.spend.predict(matrix)
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            dormant = pool.submit(self.dormancy.predict_proba_dormant, matrix)
+            spend = pool.submit(self.spend.predict, matrix)
+            return dormant.result(), spend.result()
 
     def score(
         self,
