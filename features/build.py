@@ -102,11 +102,18 @@ def _build_on_duckdb(
     has_product = "product" in transactions.columns
     con = connect(memory_limit)
     try:
-        con.register("tx", transactions)
+        partitions = day_row_partitions(len(transactions))
+        if partitions == 1:
+            # DuckDB groups its own strings faster than a frame's: copying the lines costs
+            # 0.06 s on 3M rows and saves 0.15-0.2 s. Larger tables are read where they are,
+            # since the copy would add a third to the build's peak of memory.
+            con.register("tx_frame", transactions)
+            con.execute("CREATE TEMP TABLE tx AS SELECT * FROM tx_frame")
+        else:
+            con.register("tx", transactions)
         # Arrow, not .df(): DuckDB's pandas conversion of a million strings costs ~1 s.
         # Streamed in batches, in partitions of the customers on large tables: the day rows
         # are the build's largest object (issue 18: peak memory at 10M rows under 2 GB).
-        partitions = day_row_partitions(len(transactions))
         customer_days = concatenate(
             [
                 aggregate_customer_days(
