@@ -27,7 +27,8 @@ import json, sys
 from pipelines.registry import store
 registered = store.load_registered()
 print(json.dumps({"version": registered.version, "metadata": registered.metadata,
-                  "scorer": registered.scorer.to_dict(), "mlflow": "mlflow" in sys.modules}))
+                  "scorer": registered.scorer.to_dict(), "mlflow": "mlflow" in sys.modules,
+                  "optimizer": "scipy.optimize" in sys.modules}))
 """
 
 
@@ -60,6 +61,7 @@ def test_a_second_read_of_an_unchanged_store_needs_no_mlflow(champion):
     first = registry.load_registered()  # through MLflow: nothing cached yet for this store
     again = _read_in_a_fresh_process()
     assert again["mlflow"] is False
+    assert again["optimizer"] is False  # a scorer only reads fitted parameters
     assert again["version"] == first.version == champion.version
     assert again["metadata"] == first.metadata
     assert again["metadata"]["trained_as_of"] == AS_OF
