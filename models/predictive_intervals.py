@@ -76,6 +76,8 @@ _Z = 1.6448536269514722
 _BLOCK_PATTERNS = 10_000
 #: Threads for the purchase-count blocks (each thread holds a block's arrays, ~16 MB each).
 _THREADS = max(1, min(4, os.cpu_count() or 1))
+#: Patterns from which :func:`linearised` evaluates the moved parameters on threads.
+_PARALLEL_PATTERNS = 20_000
 #: Largest count considered; the recursion stops earlier for every realistic horizon.
 _MAX_COUNT = 100_000
 #: Forward-difference step in log-parameters for :func:`linearised`.
@@ -358,12 +360,18 @@ def linearised(
     """
     params = model.params_.to_numpy(dtype=np.float64)
     centre = transformed(model)
-    slopes = np.empty((len(centre), len(params)))  # (patterns, k)
-    for j in range(len(params)):
-        step = np.zeros(len(params))
-        step[j] = _LOG_STEP
-        moved = transformed(_with_params(model, params * np.exp(step)))
-        slopes[:, j] = (moved - centre) / _LOG_STEP
+    moved_models = [
+        _with_params(model, params * np.exp(_LOG_STEP * unit)) for unit in np.eye(len(params))
+    ]
+    # The k evaluations are independent NumPy work (the GIL is released inside it), so on
+    # many patterns two threads share them: 0.26 s -> 0.19 s for the three closed forms of
+    # 300,000 customers (issue 18).
+    if _THREADS > 1 and len(centre) >= _PARALLEL_PATTERNS:
+        with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            moved = list(pool.map(transformed, moved_models))
+    else:
+        moved = [transformed(one) for one in moved_models]
+    slopes = np.column_stack([(values - centre) / _LOG_STEP for values in moved])
     return centre, slopes
 
 

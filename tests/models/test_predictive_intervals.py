@@ -232,3 +232,19 @@ def test_the_delta_method_bounds_match_brute_force_draws_of_the_exact_closed_for
             ]
         )
         assert errors.mean() < 0.05 and errors.max() < 0.20, (name, errors.mean(), errors.max())
+
+
+@pytest.mark.parametrize("model_name", ["bgnbd", "pareto_nbd"])
+def test_threaded_and_serial_intervals_are_the_same(monkeypatch, model_name: str) -> None:
+    """Large tables evaluate the delta method's moved parameters on threads; a small
+    threshold sends this table there too, and nothing may change."""
+    import models.predictive_intervals as intervals_module
+
+    features, _ = (bgnbd_world if model_name == "bgnbd" else pareto_world)(3_000, seed=9)
+    model = BTYDModel(transaction_model=model_name).fit(features)
+    monkeypatch.setattr(intervals_module, "_PARALLEL_PATTERNS", 10**9)
+    serial = PredictiveIntervals().predict(model, features, HORIZON)
+    monkeypatch.setattr(intervals_module, "_PARALLEL_PATTERNS", 1)
+    monkeypatch.setattr(intervals_module, "_THREADS", 2)
+    threaded = PredictiveIntervals().predict(model, features, HORIZON)
+    pd.testing.assert_frame_equal(threaded, serial)
