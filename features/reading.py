@@ -230,8 +230,8 @@ def _parquet_view(con: duckdb.DuckDBPyConnection, path: Path, numbered: str) -> 
 
     A typed file needs no copy as read: the contract reads it once into its typed table
     (and again only for the raw values of rejected rows). Copying 3M rows into a numbered
-    table first cost 0.2 s of a 1 s load (issue 18). A file that has a column named
-    ``file_row_number`` itself keeps the numbered copy.
+    table first cost 0.2 s of a 1 s load (issue 18). A file with a column of its own named
+    ``file_row_number`` or ``source_row`` keeps the numbered copy, as before.
     """
     literal = _literal(path)
     names = {
