@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.atomic import atomic_output
@@ -425,8 +427,19 @@ def _duplicate_rows(
         con.register("clean_rows", clean)
         source = "clean_rows"
     columns = ", ".join(_quote(n) for n in names)
+    # Equal rows have equal hashes (DuckDB's hash agrees with its equality: NULLs, NaNs and
+    # signed zeros included), so only rows whose hash repeats can be duplicates. One NumPy
+    # sort of the hashes finds those; the exact GROUP BY then runs on them alone. Grouping
+    # every row cost 1.7 s of a 3.0 s load at 9.7M rows (issue 18).
+    hashes = con.sql(f"SELECT hash({columns}) FROM {source}").to_arrow_table().column(0)
+    ordered = np.sort(hashes.to_numpy())
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    if len(repeated) == 0:
+        return 0
+    con.register("repeated_hashes", pa.table({"h": repeated}))
     (count,) = con.execute(
-        f"SELECT COALESCE(SUM(n - 1), 0) FROM "
-        f"(SELECT COUNT(*) AS n FROM {source} GROUP BY {columns} HAVING COUNT(*) > 1)"
+        f"SELECT COALESCE(SUM(n - 1), 0) FROM (SELECT COUNT(*) AS n FROM {source} "
+        f"WHERE hash({columns}) IN (SELECT h FROM repeated_hashes) "
+        f"GROUP BY {columns} HAVING COUNT(*) > 1)"
     ).fetchall()[0]
     return int(count)

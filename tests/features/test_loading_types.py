@@ -11,6 +11,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from features.contract import load_transactions
 from features.reading import ReadOptions
@@ -100,3 +101,31 @@ def test_a_parquet_file_with_its_own_file_row_number_column_loads_it_as_data(tmp
 
     assert loaded.report.rows_accepted == 4
     assert loaded.quarantine.empty
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_duplicates_of_many_kinds_are_counted_as_pandas_counts_them(seed):
+    """Candidates come from repeated hashes, the count from an exact GROUP BY of them:
+    copies once, twice and more, rows differing in one column only, missing products and
+    signed zeros must all count as ``DataFrame.duplicated`` counts them."""
+    rng = np.random.default_rng(seed)
+    n = 4_000
+    base = pd.DataFrame(
+        {
+            "customer_id": rng.integers(0, 50, n).astype(str),
+            "timestamp": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 5, n), "D"),
+            "amount": rng.choice([0.0, -0.0, 1.5, 2.25, 10.0], n),
+            "product": rng.choice(np.array(["x", "y", None], dtype=object), n),
+        }
+    )
+    source = pd.concat([base, base.sample(900, random_state=seed)], ignore_index=True)
+    for id_format in ("text", "integer"):
+        loaded = load_transactions(source, now=NOW, read_options=ReadOptions(id_format=id_format))
+        expected = int(loaded.transactions.duplicated().sum())
+        assert expected > 900  # the sampled copies, and rows that repeat by chance
+        assert loaded.report.duplicate_rows == expected
+
+
+def test_a_table_without_duplicates_counts_none():
+    source = frame().drop_duplicates().iloc[:3]
+    assert load_transactions(source, now=NOW).report.duplicate_rows == 0
