@@ -18,6 +18,7 @@ and the Spark tests check Spark against this path.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 from collections import deque
@@ -170,11 +171,10 @@ def _aggregate_rows(rows: pa.Table, starts: np.ndarray) -> _Block:
     columns["day"] = columns["day"].cast(pa.int32())
     block = _aggregate_block(starts, *(columns[name].to_numpy() for name in _BLOCK_COLUMNS))
     ids = rows.column("customer_id").take(pa.array(block.first_rows))
-    block.customer_ids = _single_chunk(ids)
-    return block
+    return dataclasses.replace(block, customer_ids=_single_chunk(ids))
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Block:
     first_rows: np.ndarray  # block-relative row of each buyer's first row
     columns: list[pa.Array]  # AGGREGATE_COLUMNS after customer_id

@@ -317,7 +317,8 @@ def day_rows_sql(
 
     ``partition=(i, k)``: only the customers whose id hashes to ``i`` modulo ``k``, so that
     a large table is aggregated and sorted in ``k`` smaller pieces (a smaller peak of
-    memory); every customer falls in exactly one.
+    memory); every customer falls in exactly one. ``purchase_lines`` is a COUNT, whose
+    state is 8 bytes where an integer SUM's is 16 (about 70 MB less at 9.7M rows).
     """
     valued_lines = _valued_lines_sql(has_order_id, config.lines.cancellation_order_prefix)
     purchase_line = "CASE WHEN amount >= 0 THEN 1 ELSE 0 END"
@@ -339,8 +340,6 @@ def day_rows_sql(
                amount AS net_part, {purchase_line} AS purchase_line
         FROM valued_lines"""
     index, count = partition
-    # purchase_lines is a COUNT: its state is 8 bytes where an integer SUM's is 16 (about
-    # 70 MB less at 9.7M rows).
     where = f"\nWHERE hash(customer_id) % {int(count)} = {int(index)}" if count > 1 else ""
     return f"""
 WITH {_lines_sql(table, as_of, has_order_id, False)},
