@@ -20,12 +20,12 @@ from features.duckdb_engine import connect
 from features.errors import WinbackError
 from features.sql import (
     DUCKDB,
-    day_rows_sql,
+    day_lines_sql,
     feature_sql,
     window_accounting_sql,
     window_totals_sql,
 )
-from features.table import FeatureTable, normalise_feature_types, to_date
+from features.table import FeatureTable, feature_frame, to_date
 
 #: ``duckdb`` runs in-process (the default, up to tens of millions of rows on one machine);
 #: ``spark`` runs the same SQL on PySpark (see :mod:`features.spark`).
@@ -73,14 +73,14 @@ def build_features(
     return _build_on_duckdb(transactions, to_date(as_of), config, memory_limit, population_gap_days)
 
 
-#: Transaction rows per partition of the day rows (:func:`day_row_partitions`).
+#: Transaction rows per partition of the sorted lines (:func:`line_partitions`).
 PARTITION_ROWS = 5_000_000
-#: Day rows per batch streamed from DuckDB to :mod:`features.customer_days`.
-DAY_BATCH_ROWS = 1 << 20
+#: Rows per batch streamed from DuckDB to :mod:`features.customer_days`.
+LINE_BATCH_ROWS = 1 << 20
 
 
-def day_row_partitions(n_rows: int) -> int:
-    """How many pieces the day rows of ``n_rows`` transactions are aggregated in.
+def line_partitions(n_rows: int) -> int:
+    """How many pieces the lines of ``n_rows`` transactions are sorted and aggregated in.
 
     One up to :data:`PARTITION_ROWS` (most tables: no cost at all); above, each piece
     scans the transactions again but groups and sorts only its customers. At 9.7M rows two
@@ -97,12 +97,12 @@ def _build_on_duckdb(
     memory_limit: str | None,
     population_gap_days: float | None,
 ) -> FeatureTable:
-    """DuckDB's day rows, :mod:`features.customer_days`'s one pass, then the feature SQL."""
+    """DuckDB's sorted lines, :mod:`features.customer_days`'s one pass, the feature SQL."""
     has_order_id = "order_id" in transactions.columns
     has_product = "product" in transactions.columns
     con = connect(memory_limit)
     try:
-        partitions = day_row_partitions(len(transactions))
+        partitions = line_partitions(len(transactions))
         if partitions == 1:
             # DuckDB groups its own strings faster than a frame's: copying the lines costs
             # 0.06 s on 3M rows and saves 0.15-0.2 s. Larger tables are read where they are,
@@ -118,8 +118,8 @@ def _build_on_duckdb(
             [
                 aggregate_customer_days(
                     con.sql(
-                        day_rows_sql("tx", as_of, config, has_order_id, (index, partitions))
-                    ).to_arrow_reader(DAY_BATCH_ROWS)
+                        day_lines_sql("tx", as_of, config, has_order_id, (index, partitions))
+                    ).to_arrow_reader(LINE_BATCH_ROWS)
                 )
                 for index in range(partitions)
             ]
@@ -188,7 +188,7 @@ def _feature_table(
     excluded_spend: float,
 ) -> FeatureTable:
     return FeatureTable(
-        features=normalise_feature_types(arrow.to_pandas(date_as_object=False)),
+        features=feature_frame(arrow),
         as_of=as_of,
         rows_used=n_rows - int(rows_after),
         rows_after_as_of=int(rows_after),

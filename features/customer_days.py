@@ -2,13 +2,13 @@
 
 The SQL of :func:`features.sql.feature_sql` computes the aggregates in three passes over
 the rows: the day aggregate, a window over the purchase days for the gaps, and a month
-aggregate over the lines. Here DuckDB makes one pass (:func:`features.sql.day_rows_sql`:
-the day aggregate, ordered by customer and day) and NumPy reads the ordered rows once:
-each customer is a run of rows, each calendar month a run inside it, each gap the
-difference of two neighbouring purchase days. The result is the table
-:data:`features.sql.AGGREGATE_COLUMNS` describes, which the rest of the same feature SQL
-reads (``aggregates_table``); so status, ABC, XYZ, the ladder and the population rules
-keep one definition.
+aggregate over the lines. Here DuckDB sorts the lines once (:func:`features.sql.
+day_lines_sql`, ordered by customer and day) and NumPy reads them once: each customer is a
+run of rows, each of its days a run inside it (summed into the day's value and net), each
+calendar month a run of days, each gap the difference of two neighbouring purchase days.
+The result is the table :data:`features.sql.AGGREGATE_COLUMNS` describes, which the rest
+of the same feature SQL reads (``aggregates_table``); so status, ABC, XYZ, the ladder and
+the population rules keep one definition.
 
 The columns are defined in the SQL that Spark still runs; ``tests/features/
 test_customer_days.py`` checks that both give the same feature table (DuckDB with and
@@ -63,22 +63,23 @@ class CustomerDays:
 BLOCK_ROWS = 1 << 18
 #: Threads for the blocks (each holds one block's temporaries, a few megabytes).
 _THREADS = max(1, min(4, os.cpu_count() or 1))
-#: The day rows' columns a block reads, in :func:`_aggregate_block`'s argument order.
-_BLOCK_COLUMNS = ("day", "day_amount", "day_net", "purchase_lines")
+#: The line rows' columns a block reads, in :func:`_days_of_lines`'s argument order.
+_BLOCK_COLUMNS = ("day", "value_part", "net_part", "purchase_line")
 
 
-def aggregate_customer_days(days: pa.Table | Iterable[pa.RecordBatch]) -> CustomerDays:
-    """Aggregate :func:`features.sql.day_rows_sql`'s rows (ordered by customer, then day).
+def aggregate_customer_days(lines: pa.Table | Iterable[pa.RecordBatch]) -> CustomerDays:
+    """Aggregate :func:`features.sql.day_lines_sql`'s rows (ordered by customer, then day).
 
-    ``days`` is a table or a stream of record batches (DuckDB's Arrow reader): the rows
-    are read in blocks of whole customers as they come, so the day rows are never all in
-    memory at once (at 9.7M rows their table was 312 MB, and the build's peak went over
-    2 GB with it; issue 18). A customer whose rows go on in the next batch waits for it.
+    ``lines`` is a table or a stream of record batches (DuckDB's Arrow reader): the rows
+    are read in blocks of whole customers as they come, so the rows are never all in
+    memory at once (at 9.7M rows a table of them is over 300 MB, and the build's peak
+    went over 2 GB with one; issue 18). A customer whose rows go on in the next batch
+    waits for it.
 
     Runs of equal ``customer_id`` are customers; that the rows are ordered is the caller's
     contract (the SQL's ORDER BY), which :func:`_check_ordered` verifies.
     """
-    batches = days.to_batches() if isinstance(days, pa.Table) else days
+    batches = lines.to_batches() if isinstance(lines, pa.Table) else lines
     # Blocks are independent and NumPy releases the GIL inside its array operations, so
     # threads use the other cores (the pass 0.24 s -> 0.17 s on 3M rows, 0.7-1.2 s -> 0.5 s
     # on 9.7M, two cores; issue 18). Results are collected in order; at most a few blocks
@@ -166,12 +167,44 @@ def _split_at_customers(
 
 
 def _aggregate_rows(rows: pa.Table, starts: np.ndarray) -> _Block:
-    """:func:`_aggregate_block` on a table of whole customers, their ids attached."""
+    """:func:`_aggregate_block` on a table of whole customers' lines, their ids attached."""
     columns = {name: _single_chunk(rows.column(name)) for name in _BLOCK_COLUMNS}
     columns["day"] = columns["day"].cast(pa.int32())
-    block = _aggregate_block(starts, *(columns[name].to_numpy() for name in _BLOCK_COLUMNS))
-    ids = rows.column("customer_id").take(pa.array(block.first_rows))
+    first_lines, *days = _days_of_lines(
+        starts, *(columns[name].to_numpy() for name in _BLOCK_COLUMNS)
+    )
+    block = _aggregate_block(*days)
+    ids = rows.column("customer_id").take(pa.array(first_lines[block.first_rows]))
     return dataclasses.replace(block, customer_ids=_single_chunk(ids))
+
+
+def _days_of_lines(
+    starts_customer: np.ndarray,
+    day: np.ndarray,
+    value_part: np.ndarray,
+    net_part: np.ndarray,
+    purchase_line: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each customer's days from its lines (ordered by customer and day): the first line
+    of each day, which days start a customer, the day, its value (floored at zero, as
+    ``days`` in the feature SQL), its net and its purchase lines."""
+    starts_day = starts_customer.copy()
+    starts_day[1:] |= day[1:] != day[:-1]
+    day_starts = np.flatnonzero(starts_day)
+    if len(day_starts) == len(day):  # one line a day: the lines are the days
+        day_amount, day_net, purchase_lines = np.maximum(value_part, 0.0), net_part, purchase_line
+    else:
+        day_amount = np.maximum(_sum_runs(value_part, day_starts), 0.0)
+        day_net = _sum_runs(net_part, day_starts)
+        purchase_lines = _sum_runs(purchase_line.astype(np.int64), day_starts)
+    return (
+        day_starts,
+        starts_customer[day_starts],
+        day[day_starts],
+        day_amount,
+        day_net,
+        purchase_lines,
+    )
 
 
 @dataclass(frozen=True)

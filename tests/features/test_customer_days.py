@@ -111,19 +111,19 @@ def test_customers_with_only_returns_give_an_empty_table_and_are_counted(monkeyp
 
 
 @pytest.mark.parametrize("streamed", [False, True])
-def test_day_rows_out_of_customer_order_are_refused(streamed):
+def test_lines_out_of_customer_order_are_refused(streamed):
     """As a table, and as a stream of one-row batches (a customer split across batches)."""
-    days = pa.table(
+    lines = pa.table(
         {
             "customer_id": ["a", "b", "a"],
             "day": pa.array([1, 1, 2], type=pa.int32()).cast(pa.date32()),
-            "day_amount": [1.0, 1.0, 1.0],
-            "day_net": [1.0, 1.0, 1.0],
-            "purchase_lines": pa.array([1, 1, 1], type=pa.int32()),
+            "value_part": [1.0, 1.0, 1.0],
+            "net_part": [1.0, 1.0, 1.0],
+            "purchase_line": pa.array([1, 1, 1], type=pa.int8()),
         }
     )
     with pytest.raises(ValueError, match="not ordered by customer"):
-        customer_days.aggregate_customer_days(iter(days.to_batches(1)) if streamed else days)
+        customer_days.aggregate_customer_days(iter(lines.to_batches(1)) if streamed else lines)
 
 
 def test_partitions_of_the_customers_give_the_same_table(monkeypatch, cdnow_transactions):
@@ -132,34 +132,36 @@ def test_partitions_of_the_customers_give_the_same_table(monkeypatch, cdnow_tran
     import features.build as build
 
     monkeypatch.setattr(build, "PARTITION_ROWS", 1_000)
-    assert build.day_row_partitions(len(cdnow_transactions)) > 5
+    assert build.line_partitions(len(cdnow_transactions)) > 5
     assert_same_build(cdnow_transactions, "1997-09-30")
     transactions, rules = order_line_export(400, 12, RULES)
     monkeypatch.setattr(build, "PARTITION_ROWS", len(transactions) // 3)
-    assert build.day_row_partitions(len(transactions)) == 4
+    assert build.line_partitions(len(transactions)) == 4
     assert_same_build(transactions, "2011-10-01", rules)
 
 
-def day_rows(transactions: pd.DataFrame, as_of: str) -> pa.Table:
+def day_lines(transactions: pd.DataFrame, as_of: str) -> pa.Table:
     from features.duckdb_engine import connect
-    from features.sql import day_rows_sql
+    from features.sql import day_lines_sql
     from features.table import to_date
 
     con = connect()
     con.register("tx", transactions)
-    return con.sql(day_rows_sql("tx", to_date(as_of), RULES, False)).to_arrow_table()
+    return con.sql(day_lines_sql("tx", to_date(as_of), RULES, False)).to_arrow_table()
 
 
 @pytest.mark.parametrize("batch_rows", [1, 2, 7, 1_000])
-def test_day_rows_streamed_in_batches_give_the_aggregates_of_the_whole_table(
+def test_lines_streamed_in_batches_give_the_aggregates_of_the_whole_table(
     monkeypatch, batch_rows
 ):
-    """Customers whose rows go on in the next batch (or the next several) are aggregated
-    once they are whole; nothing is counted twice or lost."""
+    """Customers whose rows go on in the next batch (or the next several), days split
+    across batches among them, are aggregated once they are whole; nothing is counted
+    twice or lost."""
     monkeypatch.setattr(customer_days, "BLOCK_ROWS", 5)
-    days = day_rows(random_transactions(4, False), "2023-06-30")
-    whole = customer_days.aggregate_customer_days(days)
-    streamed = customer_days.aggregate_customer_days(iter(days.to_batches(batch_rows)))
+    lines = day_lines(random_transactions(4, False), "2023-06-30")
+    assert lines.num_rows > len(set(zip(*lines.select(["customer_id", "day"]).to_pydict().values())))
+    whole = customer_days.aggregate_customer_days(lines)
+    streamed = customer_days.aggregate_customer_days(iter(lines.to_batches(batch_rows)))
     assert streamed.aggregates.equals(whole.aggregates)
     assert streamed.customers_without_purchase == whole.customers_without_purchase >= 1
     assert streamed.excluded_spend == pytest.approx(whole.excluded_spend)
