@@ -11,8 +11,10 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.atomic import atomic_output
@@ -29,6 +31,8 @@ FLOAT_COLUMNS = (
 )
 DATE_COLUMNS = ("first_purchase", "last_purchase")
 STRING_COLUMNS = ("customer_id", "status", "abc", "xyz", "ladder_stage", "favorite_product")
+#: Text columns with a few distinct values (labels), whatever the number of customers.
+_LABEL_COLUMNS = ("status", "abc", "xyz", "ladder_stage")
 #: Parquet schema metadata key of the as-of date, in feature and in scores files.
 AS_OF_METADATA_KEY = b"winback.as_of"
 
@@ -113,3 +117,39 @@ def normalise_feature_types(features: pd.DataFrame) -> pd.DataFrame:
     for column in STRING_COLUMNS:
         features[column] = features[column].astype("object").where(features[column].notna(), None)
     return features.reset_index(drop=True)
+
+
+def feature_frame(table: pa.Table) -> pd.DataFrame:
+    """The feature table of an engine's Arrow result, in :func:`normalise_feature_types`'
+    dtypes, built column by column.
+
+    The round trip through pandas' string dtype cost 0.45 s at 1M customers, most of it
+    making a Python string of every label of every row; a label column here is its few
+    distinct strings taken by index (0.1 s for the whole table).
+    """
+    columns: dict[str, pd.Series] = {}
+    for name in FEATURE_COLUMNS:
+        column = table.column(name)
+        if name in _LABEL_COLUMNS:
+            values: np.ndarray = _labels_as_objects(column)
+        elif name in STRING_COLUMNS:
+            values = column.to_numpy(zero_copy_only=False)  # None for a null
+        elif name in DATE_COLUMNS:
+            values = column.cast(pa.timestamp("us")).to_numpy()
+        elif name in INTEGER_COLUMNS:
+            values = column.to_numpy().astype(np.int64, copy=False)
+        else:
+            values = column.cast(pa.float64()).to_numpy(zero_copy_only=False)  # NaN for null
+        # An explicit object dtype: pandas would make an object array of text its own
+        # string dtype.
+        columns[name] = pd.Series(values, dtype=object if name in STRING_COLUMNS else None)
+    return pd.DataFrame(columns)
+
+
+def _labels_as_objects(column: pa.ChunkedArray) -> np.ndarray:
+    """A text column of few distinct values as an object array (None for a null)."""
+    encoded = pc.dictionary_encode(column.cast(pa.string())).combine_chunks()
+    labels = np.append(encoded.dictionary.to_numpy(zero_copy_only=False), None)
+    # Null positions index the None appended after the labels.
+    positions = encoded.indices.fill_null(len(labels) - 1).to_numpy()
+    return labels[positions]
