@@ -151,15 +151,16 @@ def day_lines(transactions: pd.DataFrame, as_of: str) -> pa.Table:
 
 
 @pytest.mark.parametrize("batch_rows", [1, 2, 7, 1_000])
-def test_lines_streamed_in_batches_give_the_aggregates_of_the_whole_table(
-    monkeypatch, batch_rows
-):
+def test_lines_streamed_in_batches_give_the_aggregates_of_the_whole_table(monkeypatch, batch_rows):
     """Customers whose rows go on in the next batch (or the next several), days split
     across batches among them, are aggregated once they are whole; nothing is counted
     twice or lost."""
     monkeypatch.setattr(customer_days, "BLOCK_ROWS", 5)
     lines = day_lines(random_transactions(4, False), "2023-06-30")
-    assert lines.num_rows > len(set(zip(*lines.select(["customer_id", "day"]).to_pydict().values())))
+    days = set(
+        zip(lines.column("customer_id").to_pylist(), lines.column("day").to_pylist(), strict=True)
+    )
+    assert lines.num_rows > len(days)  # days of several lines
     whole = customer_days.aggregate_customer_days(lines)
     streamed = customer_days.aggregate_customer_days(iter(lines.to_batches(batch_rows)))
     assert streamed.aggregates.equals(whole.aggregates)
