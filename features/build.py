@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -18,6 +19,7 @@ from features.config import FeatureConfig
 from features.customer_days import aggregate_customer_days, concatenate
 from features.duckdb_engine import connect
 from features.errors import WinbackError
+from features.rules import revenue_before_and_total
 from features.sql import (
     DUCKDB,
     day_lines_sql,
@@ -124,7 +126,7 @@ def _build_on_duckdb(
                 for index in range(partitions)
             ]
         )
-        con.register("customer_aggregates", customer_days.aggregates)
+        con.register("customer_aggregates", _with_ranking(customer_days.aggregates))
         sql = feature_sql(
             "tx",
             as_of,
@@ -147,6 +149,16 @@ def _build_on_duckdb(
         net_spend,
         customer_days.customers_without_purchase,
         customer_days.excluded_spend,
+    )
+
+
+def _with_ranking(aggregates: pa.Table) -> pa.Table:
+    """The aggregates with ABC's :data:`features.sql.RANKING_COLUMNS` appended."""
+    before, total = revenue_before_and_total(
+        aggregates.column("total_spend").to_numpy(), aggregates.column("customer_id")
+    )
+    return aggregates.append_column("revenue_before", pa.array(before)).append_column(
+        "revenue_total", pa.array(np.full(len(before), total))
     )
 
 

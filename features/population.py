@@ -20,10 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.build import build_features
 from features.config import AbcRules, FeatureConfig
-from features.rules import abc_class, abc_rank_spend, ladder_stage
+from features.rules import abc_class, abc_rank_spend, abc_ranking, ladder_stage
 
 
 @dataclass(frozen=True)
@@ -45,17 +46,14 @@ class PopulationReference:
     def from_features(cls, table: pd.DataFrame) -> PopulationReference:
         """From a feature table, or a scores table (which holds the feature columns)."""
         one_time = table.loc[table["frequency"] == 0, "typical_gap_days"]
-        ranked = table.loc[:, ["customer_id", "total_spend"]].copy()
-        ranked["customer_id"] = ranked["customer_id"].astype(str)
-        ranked["rank_spend"] = abc_rank_spend(ranked["total_spend"].to_numpy(dtype=float))
-        ranked = ranked.sort_values(
-            ["rank_spend", "customer_id"], ascending=[False, True], kind="stable"
-        )
-        spend = ranked["total_spend"].to_numpy(dtype=float)
-        ids = ranked["customer_id"].tolist()
+        all_ids = pa.array(table["customer_id"].astype(str), pa.string())
+        all_spend = table["total_spend"].to_numpy(dtype=float)
+        order = abc_ranking(all_spend, all_ids)
+        spend = all_spend[order]
+        ids = all_ids.take(pa.array(order)).to_pylist()
         return cls(
             one_time_buyer_gap_days=float(one_time.iloc[0]) if len(one_time) else None,
-            negated_spend=-ranked["rank_spend"].to_numpy(dtype=float),
+            negated_spend=-abc_rank_spend(spend),
             customer_ids=ids,
             prefix=np.concatenate([[0.0], np.cumsum(np.maximum(spend, 0.0))]),
             position={customer_id: k for k, customer_id in enumerate(ids)},

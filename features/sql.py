@@ -100,9 +100,10 @@ def feature_sql(
 
     ``aggregates_table`` names a table that already holds the per-customer aggregates of
     the purchase days (:data:`AGGREGATE_COLUMNS`, one row per customer with a purchase day),
-    as :mod:`features.customer_days` computes them from :func:`day_lines_sql`; without it the
-    query computes them itself (Spark, and the reference the kernel is tested against).
-    Everything after the aggregates -- the population rules, status, ABC, XYZ, ladder,
+    as :mod:`features.customer_days` computes them from :func:`day_lines_sql`, and the ABC
+    ranking's :data:`RANKING_COLUMNS` (:func:`features.rules.revenue_before_and_total`);
+    without it the query computes them itself (Spark, and the reference the kernel is
+    tested against). Everything else -- the population rules, status, ABC, XYZ, ladder,
     orders with order ids, the favourite product -- is this one text either way.
     """
     d = dialect
@@ -121,12 +122,35 @@ def feature_sql(
     favorite, favorite_join, favorite_column = _favorite_parts(has_product)
     if aggregates_table is None:
         aggregates = _aggregates_sql(table, as_of, config, has_order_id, has_product, d)
+        ranking_columns = ""
+        ranking = f"""revenue AS (
+    -- An aggregate, not SUM() OVER (): a second window pass cost 0.12 s at 1M customers.
+    SELECT SUM(GREATEST(total_spend, 0.0)) AS revenue_total FROM base
+),
+classified AS (
+    SELECT b.*,
+           b.days_since_last / b.typical_gap_days AS overdue_cycles,
+           b.spend_sum / b.n_months AS month_mean,
+           SUM(GREATEST(b.total_spend, 0.0)) OVER (
+               ORDER BY {abc_rank_spend_sql("b.total_spend")} DESC, b.customer_id
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS revenue_before,
+           r.revenue_total
+    FROM base b
+    CROSS JOIN revenue r
+)"""
     else:
         # The lines are read again only for what the aggregates do not hold.
         needs_lines = has_order_id or has_product
         lines = _lines_sql(table, as_of, has_order_id, has_product) + ",\n" if needs_lines else ""
         aggregates = f"""{lines}aggregates AS (
     SELECT * FROM {aggregates_table}
+)"""
+        ranking_columns = ",\n           c.revenue_before, c.revenue_total"
+        ranking = """classified AS (
+    SELECT b.*,
+           b.days_since_last / b.typical_gap_days AS overdue_cycles,
+           b.spend_sum / b.n_months AS month_mean
+    FROM base b
 )"""
     return f"""
 WITH {aggregates},
@@ -151,26 +175,12 @@ population AS (
            {gap_sql} AS typical_gap_days,
            c.total_spend AS spend_sum, c.spend_sum_squares,
            {month_index.format(as_of_sql)} - {month_index.format("c.first_day")} + 1 AS n_months,
-           {favorite_column} AS favorite_product
+           {favorite_column} AS favorite_product{ranking_columns}
     FROM aggregates c{orders_join}
 {favorite_join}
     CROSS JOIN population p
 ),
-revenue AS (
-    -- An aggregate, not SUM() OVER (): a second window pass cost 0.12 s at 1M customers.
-    SELECT SUM(GREATEST(total_spend, 0.0)) AS revenue_total FROM base
-),
-classified AS (
-    SELECT b.*,
-           b.days_since_last / b.typical_gap_days AS overdue_cycles,
-           b.spend_sum / b.n_months AS month_mean,
-           SUM(GREATEST(b.total_spend, 0.0)) OVER (
-               ORDER BY {abc_rank_spend_sql("b.total_spend")} DESC, b.customer_id
-               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS revenue_before,
-           r.revenue_total
-    FROM base b
-    CROSS JOIN revenue r
-),
+{ranking},
 labelled AS (
     SELECT k.*,
            CASE
@@ -203,6 +213,10 @@ FROM labelled
 ORDER BY customer_id
 """
 
+
+#: What an ``aggregates_table`` holds besides :data:`AGGREGATE_COLUMNS`: each customer's
+#: ``revenue_before`` in the ABC ranking and the population's ``revenue_total``.
+RANKING_COLUMNS = ("revenue_before", "revenue_total")
 
 #: The per-customer aggregates of the purchase days that the rest of :func:`feature_sql`
 #: reads: computed by its own CTEs, or handed in as a table (``aggregates_table``).

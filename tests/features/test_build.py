@@ -125,6 +125,27 @@ def test_abc_follows_cumulative_revenue_share():
     assert features["abc"].to_dict() == {"a1": "A", "a2": "A", "b1": "B", "c1": "C", "c2": "C"}
 
 
+def test_abc_breaks_ties_of_equal_spend_by_customer_id():
+    """Ten customers with the same spend (one item at a list price) straddle the A/B
+    boundary: the ranking takes them in id order (bytes, so "b10" before "b2"), in the
+    kernel's NumPy ranking and in the SQL window alike."""
+    from features.build import build_features_in_sql
+
+    ids = [f"b{k}" for k in range(1, 11)]
+    # A float sum in another order must not move the ranking: 0.1 + 0.2 is not 0.3.
+    rows = [(c, "2024-01-01", 0.1) for c in ids] + [(c, "2024-01-02", 0.2) for c in ids]
+    rows += [(c, "2024-01-03", 30.0) for c in ids] + [("top", "2024-01-01", 70.0)]
+    transactions = tx(rows).sample(frac=1.0, random_state=3, ignore_index=True)
+    # 70 of 373 before the first tie, each tie adds 30.3: shares before b1, b10, b2, ...,
+    # b7 are 0.188, 0.269, ..., 0.756 (A, under 0.8); b8 0.838 and b9 0.919 (B).
+    ranked = sorted(ids)
+    assert ranked == ["b1", "b10", "b2", "b3", "b4", "b5", "b6", "b7", "b8", "b9"]
+    expected = {c: "A" for c in ["top", *ranked[:8]]} | {"b8": "B", "b9": "B"}
+    for build in (build_features, build_features_in_sql):
+        features = build(transactions, "2024-01-31", RULES).features.set_index("customer_id")
+        assert features["abc"].to_dict() == expected, build.__name__
+
+
 def test_xyz_by_variation_of_monthly_spend():
     stable = [("x", f"2024-{m:02d}-15", 100.0) for m in range(1, 7)]
     wobbly = [
