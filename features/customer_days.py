@@ -381,4 +381,4 @@ def _check_ordered(aggregates: pa.Table) -> None:
     """
     ids = aggregates.column("customer_id")
     if len(ids) > 1 and not pc.all(pc.less(ids[:-1], ids[1:])).as_py():
-        raise ValueError("day rows are not ordered by customer: a customer is split")
+        raise ValueError("lines are not ordered by customer: a customer is split")
