@@ -75,8 +75,9 @@ def build_features(
     return _build_on_duckdb(transactions, to_date(as_of), config, memory_limit, population_gap_days)
 
 
-#: Transaction rows per partition of the sorted lines (:func:`line_partitions`).
-PARTITION_ROWS = 5_000_000
+#: Transaction rows per partition of the sorted lines (:func:`line_partitions`): the most
+#: one piece may hold for a 10M-row table to stay under issue 18's 2 GB, data included.
+PARTITION_ROWS = 10_000_000
 #: Rows per batch streamed from DuckDB to :mod:`features.customer_days`.
 LINE_BATCH_ROWS = 1 << 20
 
@@ -84,10 +85,10 @@ LINE_BATCH_ROWS = 1 << 20
 def line_partitions(n_rows: int) -> int:
     """How many pieces the lines of ``n_rows`` transactions are sorted and aggregated in.
 
-    One up to :data:`PARTITION_ROWS` (most tables: no cost at all); above, each piece
-    scans the transactions again but sorts only its customers' lines. At 9.7M rows two
-    pieces took the sort's memory from 640 MB to 430 MB above the loaded frame, for
-    0.25 s more (1.6 s -> 1.85 s on two cores).
+    One up to :data:`PARTITION_ROWS`; above, each piece scans the transactions again but
+    sorts only its customers' lines, so the memory above the loaded frame stays that of
+    one piece. Measured on 9.7M rows, two cores: in one piece (with the copy below) 2.8 s
+    and a peak of 1.65 GB, data included; in two pieces 3.3 s and 1.2 GB.
     """
     return max(1, -(-n_rows // PARTITION_ROWS))
 
@@ -106,9 +107,9 @@ def _build_on_duckdb(
     try:
         partitions = line_partitions(len(transactions))
         if partitions == 1:
-            # DuckDB groups its own strings faster than a frame's: copying the lines costs
-            # 0.06 s on 3M rows and saves 0.15-0.2 s. Larger tables are read where they are,
-            # since the copy would add a third to the build's peak of memory.
+            # DuckDB sorts its own strings faster than a frame's: the copy saves 0.05 s on
+            # 3M rows and 0.25 s on 9.7M (for 200 MB more at the peak). Tables of several
+            # pieces are read where they are: each piece would copy the whole table.
             con.register("tx_frame", transactions)
             con.execute("CREATE TEMP TABLE tx AS SELECT * FROM tx_frame")
         else:
@@ -116,7 +117,7 @@ def _build_on_duckdb(
         # Arrow, not .df(): DuckDB's pandas conversion of a million strings costs ~1 s.
         # Streamed in batches, in partitions of the customers on large tables: the sorted
         # lines are the build's largest object (issue 18: peak memory at 10M rows under
-        # 2 GB; in one piece the 9.7M-row build peaked at 1.85-2.0 GB, in two at 1.55 GB).
+        # 2 GB, see line_partitions).
         customer_days = concatenate(
             [
                 aggregate_customer_days(
