@@ -146,6 +146,25 @@ def test_abc_breaks_ties_of_equal_spend_by_customer_id():
         assert features["abc"].to_dict() == expected, build.__name__
 
 
+@pytest.mark.parametrize("ids_in_order", [True, False])
+def test_abc_ranking_orders_by_spend_then_id_whatever_the_input_order(ids_in_order):
+    """Sorted ids take a stable sort of the spend, others a two-key sort: same ranking."""
+    import pyarrow as pa
+
+    from features.rules import abc_ranking
+
+    rng = np.random.default_rng(7)
+    ids = np.array([f"c{k:03d}" for k in range(300)], dtype=object)
+    spend = rng.choice([0.0, -0.0, -1e-9, 5.0, 9.99, 10.0, 10.0000001, 250.0], len(ids))
+    if not ids_in_order:
+        shuffle = rng.permutation(len(ids))
+        ids, spend = ids[shuffle], spend[shuffle]
+    ranked = ids[abc_ranking(spend, pa.array(ids.tolist()))].tolist()
+    rounded = np.round(spend, 6) + 0.0  # -0.0 and 0.0 tie, as in SQL
+    expected = sorted(ids.tolist(), key=lambda c: (-rounded[ids.tolist().index(c)], c))
+    assert ranked == expected
+
+
 def test_xyz_by_variation_of_monthly_spend():
     stable = [("x", f"2024-{m:02d}-15", 100.0) for m in range(1, 7)]
     wobbly = [
