@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from features.build import build_features
 from features.config import AbcRules, FeatureConfig
-from features.rules import abc_class, abc_rank_spend, abc_ranking, ladder_stage
+from features.rules import abc_class, abc_rank_spend, ladder_stage, ranked_revenue
 
 
 @dataclass(frozen=True)
@@ -48,14 +48,13 @@ class PopulationReference:
         one_time = table.loc[table["frequency"] == 0, "typical_gap_days"]
         all_ids = pa.array(table["customer_id"].astype(str), pa.string())
         all_spend = table["total_spend"].to_numpy(dtype=float)
-        order = abc_ranking(all_spend, all_ids)
-        spend = all_spend[order]
+        order, prefix = ranked_revenue(all_spend, all_ids)
         ids = all_ids.take(pa.array(order)).to_pylist()
         return cls(
             one_time_buyer_gap_days=float(one_time.iloc[0]) if len(one_time) else None,
-            negated_spend=-abc_rank_spend(spend),
+            negated_spend=-abc_rank_spend(all_spend[order]),
             customer_ids=ids,
-            prefix=np.concatenate([[0.0], np.cumsum(np.maximum(spend, 0.0))]),
+            prefix=prefix,
             position={customer_id: k for k, customer_id in enumerate(ids)},
         )
 

@@ -252,6 +252,16 @@ def abc_ranking(total_spend: np.ndarray, customer_ids: pa.Array | pa.ChunkedArra
     return order.to_numpy()
 
 
+def ranked_revenue(
+    total_spend: np.ndarray, customer_ids: pa.Array | pa.ChunkedArray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`abc_ranking`'s order and the revenue prefix along it: ``prefix[k]`` is the
+    positive revenue of the first ``k`` customers ranked (``prefix[-1]`` everyone's)."""
+    spend = np.asarray(total_spend, dtype=np.float64)
+    order = abc_ranking(spend, customer_ids)
+    return order, np.concatenate(([0.0], np.cumsum(np.maximum(spend[order], 0.0))))
+
+
 def revenue_before_and_total(
     total_spend: np.ndarray, customer_ids: pa.Array | pa.ChunkedArray
 ) -> tuple[np.ndarray, float]:
@@ -259,12 +269,10 @@ def revenue_before_and_total(
     ``revenue_total``, for a whole population: the feature SQL's window, without sorting
     every column of the table with the ranking (0.45 s of the DuckDB build at 1M
     customers; this takes 0.2 s)."""
-    spend = np.asarray(total_spend, dtype=np.float64)
-    order = abc_ranking(spend, customer_ids)
-    running = np.cumsum(np.maximum(spend[order], 0.0))
-    before = np.empty(len(spend))
-    before[order] = np.concatenate(([0.0], running[:-1]))
-    return before, float(running[-1]) if len(running) else 0.0
+    order, prefix = ranked_revenue(total_spend, customer_ids)
+    before = np.empty(len(order))
+    before[order] = prefix[:-1]
+    return before, float(prefix[-1])
 
 
 def abc_class(rules: AbcRules) -> Expression:
