@@ -1,4 +1,5 @@
-"""The feature frame built from Arrow has the dtypes and values of the pandas route."""
+"""The feature frame built from Arrow (DuckDB's result) and from pandas (Spark's) has the
+table's dtypes and the same values."""
 
 from __future__ import annotations
 
@@ -49,6 +50,12 @@ def test_the_frame_from_arrow_equals_the_normalised_pandas_route(n, products):
     direct = feature_frame(arrow)
     through_pandas = normalise_feature_types(arrow.to_pandas(date_as_object=False))
     assert list(direct.columns) == list(FEATURE_COLUMNS)
+    assert {str(dtype) for dtype in direct.dtypes} == {
+        "int64",
+        "float64",
+        "datetime64[us]",
+        "object",
+    }
     assert direct.dtypes.to_dict() == through_pandas.dtypes.to_dict()
     pd.testing.assert_frame_equal(direct, through_pandas)
     for name in ("customer_id", "status", "abc", "favorite_product"):
@@ -57,3 +64,14 @@ def test_the_frame_from_arrow_equals_the_normalised_pandas_route(n, products):
     assert direct["abc"].isna().sum() == len(range(2, n, 3))
     if n > 2:
         assert direct["abc"][2] is None
+
+
+def test_a_missing_count_is_refused_not_cast():
+    arrow = engine_result(3, True)
+    broken = arrow.set_column(
+        arrow.schema.get_field_index("frequency"),
+        "frequency",
+        pa.array([1, None, 2], pa.int64()),
+    )
+    with pytest.raises(ValueError, match="'frequency' has 1 nulls"):
+        feature_frame(broken)
