@@ -236,9 +236,9 @@ def _features_section(r: dict[str, Any], add) -> None:
     add("")
     add(
         "`build_features` computes more than lifetimes: besides the four columns, each "
-        "customer's median gap between purchase days (a window over every purchase day), "
-        "monthly spend moments for XYZ, orders and total spend, status, the ABC running "
-        "revenue share (a window over all customers), ladder stage and favourite product. "
+        "customer's median gap between purchase days (its lines sorted by day), monthly "
+        "spend moments for XYZ, orders and total spend, status, the ABC running revenue "
+        "share (a ranking of all customers), ladder stage and favourite product. "
         "`features.summary.summary_data_from_transaction_data` is winback's drop-in for "
         "lifetimes' function (same arguments, same frame): the like-for-like comparison. "
         "The last winback row is not a product path: DuckDB's GROUP BY (customer, day) "
