@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from features.config import FeatureConfig
 from features.customer_days import aggregate_customer_days, concatenate
@@ -24,10 +26,14 @@ from features.sql import (
     DUCKDB,
     day_lines_sql,
     feature_sql,
+    population_gap_sql,
     window_accounting_sql,
     window_totals_sql,
 )
 from features.table import FeatureTable, feature_frame, to_date
+
+if TYPE_CHECKING:  # the type only
+    import duckdb
 
 #: ``duckdb`` runs in-process (the default, up to tens of millions of rows on one machine);
 #: ``spark`` runs the same SQL on PySpark (see :mod:`features.spark`).
@@ -129,17 +135,9 @@ def _build_on_duckdb(
             ]
         )
         con.register("customer_aggregates", _with_ranking(customer_days.aggregates))
-        sql = feature_sql(
-            "tx",
-            as_of,
-            config,
-            has_order_id,
-            has_product,
-            DUCKDB,
-            population_gap_days,
-            aggregates_table="customer_aggregates",
+        arrow = _features_of_aggregates(
+            con, as_of, config, has_order_id, has_product, population_gap_days
         )
-        arrow = con.sql(sql).to_arrow_table()
         rows_after, net_spend = con.sql(window_totals_sql("tx", as_of)).fetchall()[0]
     finally:
         con.close()
@@ -152,6 +150,54 @@ def _build_on_duckdb(
         customer_days.customers_without_purchase,
         customer_days.excluded_spend,
     )
+
+
+def _features_of_aggregates(
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.date,
+    config: FeatureConfig,
+    has_order_id: bool,
+    has_product: bool,
+    population_gap_days: float | None,
+) -> pa.Table:
+    """The feature SQL on ``customer_aggregates`` (in customer order), in customer order.
+
+    Without order ids or products the query is a projection of the aggregates, one row
+    each: with the population's gap computed first (the same SQL as the query's own CTE)
+    and handed in as a literal, and the connection told to keep the rows' order, it needs
+    no ``ORDER BY`` (0.25 s -> 0.13 s at 1M customers, issue 18). The order is checked,
+    and the rows sorted only if it did not hold.
+    """
+    projection = not has_order_id and not has_product
+    if projection and population_gap_days is None:
+        ((population_gap_days,),) = con.execute(
+            population_gap_sql("customer_aggregates")
+        ).fetchall()
+    ordered = not projection or population_gap_days is None  # NULL gap: the query's own
+    sql = feature_sql(
+        "tx",
+        as_of,
+        config,
+        has_order_id,
+        has_product,
+        DUCKDB,
+        population_gap_days,
+        aggregates_table="customer_aggregates",
+        ordered=ordered,
+    )
+    if ordered:
+        return con.sql(sql).to_arrow_table()
+    con.execute("SET preserve_insertion_order = true")
+    return in_customer_order(con.sql(sql).to_arrow_table())
+
+
+def in_customer_order(table: pa.Table) -> pa.Table:
+    """``table`` ordered by ``customer_id`` (byte order, as DuckDB's ORDER BY); unchanged,
+    without a sort, when it already is."""
+    ids = table.column("customer_id")
+    if len(ids) < 2 or pc.all(pc.less(ids[:-1], ids[1:])).as_py():
+        return table
+    return table.sort_by("customer_id")
 
 
 def _with_ranking(aggregates: pa.Table) -> pa.Table:

@@ -90,6 +90,7 @@ def feature_sql(
     dialect: Dialect = DUCKDB,
     population_gap_days: float | None = None,
     aggregates_table: str | None = None,
+    ordered: bool = True,
 ) -> str:
     """SQL computing one row per customer from transactions in ``table`` up to ``as_of``.
 
@@ -105,13 +106,26 @@ def feature_sql(
     without it the query computes them itself (Spark, and the reference the kernel is
     tested against). Everything else -- the population rules, status, ABC, XYZ, ladder,
     orders with order ids, the favourite product -- is this one text either way.
+
+    ``ordered=False`` leaves out the final ``ORDER BY customer_id``, for a caller whose
+    rows come out in that order anyway (:func:`features.build.build_features`: a
+    projection of aggregates already in id order, which it checks).
     """
     d = dialect
     as_of_sql = f"DATE '{as_of.isoformat()}'"
     st, xyz = config.status, config.xyz
-    population = _population_sql(population_gap_days)
+    if population_gap_days is None:
+        population = f""",
+population AS (
+    {population_gap_sql("aggregates")}
+)"""
+        population_join, population_gap = "\n    CROSS JOIN population p", "p.population_gap"
+    else:
+        # A given gap is a literal: no one-row CTE joined to every customer.
+        population, population_join = "", ""
+        population_gap = f"CAST({float(population_gap_days)!r} AS DOUBLE)"
     gap_sql = typical_gap_days(config.cadence).to_sql(
-        {"median_gap": "c.median_gap", "population_gap": "p.population_gap"}
+        {"median_gap": "c.median_gap", "population_gap": population_gap}
     )
     abc_sql = abc_class(config.abc).to_sql(
         {name: f"k.{name}" for name in ("total_spend", "revenue_before", "revenue_total")}
@@ -145,10 +159,7 @@ def feature_sql(
         ranking_columns = ",\n           c.revenue_before, c.revenue_total"
         revenue, window, revenue_join = "", "", ""
     return f"""
-WITH {aggregates},
-population AS (
-    {population}
-),
+WITH {aggregates}{population},
 {order_counts}{favorite}base AS (
     SELECT c.customer_id,
            c.purchase_days,
@@ -169,8 +180,7 @@ population AS (
            {month_index.format(as_of_sql)} - {month_index.format("c.first_day")} + 1 AS n_months,
            {favorite_column} AS favorite_product{ranking_columns}
     FROM aggregates c{orders_join}
-{favorite_join}
-    CROSS JOIN population p
+{favorite_join}{population_join}
 ),
 {revenue}classified AS (
     SELECT b.*,
@@ -207,7 +217,7 @@ SELECT customer_id, frequency, recency, T, monetary_value, n_orders, total_spend
        {ladder_sql} AS ladder_stage,
        favorite_product
 FROM labelled
-ORDER BY customer_id
+{"ORDER BY customer_id" if ordered else ""}
 """
 
 
@@ -450,13 +460,13 @@ SELECT
 """
 
 
-def _population_sql(population_gap_days: float | None) -> str:
-    """The ``population`` CTE: the median gap of this table's repeat buyers, or a given one."""
-    if population_gap_days is not None:
-        return f"SELECT CAST({float(population_gap_days)!r} AS DOUBLE) AS population_gap"
-    return """SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY median_gap)
+def population_gap_sql(aggregates: str) -> str:
+    """The median gap of the repeat buyers in ``aggregates`` (NULL without any): the
+    ``population`` CTE of :func:`feature_sql`, or a query of its own whose value the
+    caller hands back as ``population_gap_days``."""
+    return f"""SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY median_gap)
                AS population_gap
-    FROM aggregates
+    FROM {aggregates}
     WHERE median_gap IS NOT NULL"""
 
 

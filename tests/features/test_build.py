@@ -165,6 +165,43 @@ def test_abc_ranking_orders_by_spend_then_id_whatever_the_input_order(ids_in_ord
     assert ranked == expected
 
 
+@pytest.mark.parametrize("columns", ["plain", "with order ids and products"])
+def test_the_table_comes_in_customer_id_order(columns):
+    """Rows in byte order of the id, from the SQL alone and from the kernel: with the
+    query's ORDER BY (order ids, products) and without it (a projection of the
+    aggregates, which keeps their order)."""
+    from feature_tables import order_line_export
+
+    from features.build import build_features_in_sql
+
+    if columns == "plain":
+        rng = np.random.default_rng(5)
+        ids = rng.choice([f"c{k}" for k in range(400)] + ["B7", "a", "Z", "é"], 3000)
+        days = rng.integers(0, 300, len(ids))
+        rows = [
+            (c, str(pd.Timestamp("2023-01-01") + pd.Timedelta(days=int(d))), 10.0)
+            for c, d in zip(ids, days, strict=True)
+        ]
+        transactions, rules, as_of = tx(rows), RULES, "2023-12-31"
+    else:
+        (transactions, rules), as_of = order_line_export(300, 4, RULES), "2011-10-01"
+    for build in (build_features, build_features_in_sql):
+        ids = build(transactions, as_of, rules).features["customer_id"].tolist()
+        assert ids == sorted(ids, key=lambda c: c.encode()), build.__name__
+
+
+def test_in_customer_order_sorts_only_rows_out_of_order():
+    import pyarrow as pa
+
+    from features.build import in_customer_order
+
+    ordered = pa.table({"customer_id": ["A", "a", "b10", "b2", "é"], "x": [1, 2, 3, 4, 5]})
+    assert in_customer_order(ordered) is ordered
+    shuffled = ordered.take([3, 0, 4, 2, 1])
+    assert in_customer_order(shuffled).equals(ordered)
+    assert in_customer_order(ordered.slice(0, 1)).equals(ordered.slice(0, 1))
+
+
 def test_xyz_by_variation_of_monthly_spend():
     stable = [("x", f"2024-{m:02d}-15", 100.0) for m in range(1, 7)]
     wobbly = [
