@@ -33,6 +33,11 @@ def _met(met: bool | None) -> str:
     return {True: "yes", False: "**NO**", None: "not measured"}[met]
 
 
+def _verdict(row: dict[str, Any]) -> str:
+    """Met or not; for a target a later issue replaced, what replaced it."""
+    return f"replaced: {row['replaced']}" if row.get("replaced") else _met(row["met"])
+
+
 def _g(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
@@ -102,7 +107,7 @@ def _targets_section(r: dict[str, Any], add) -> None:
         goal_op = ">=" if unit in ("x", "customers/s") else "<="
         add(
             f"| {row['target']} | {_fmt_measured(row['measured'], unit)} "
-            f"| {goal_op} {_fmt_measured(row['goal'], unit)} | {_met(row['met'])} |"
+            f"| {goal_op} {_fmt_measured(row['goal'], unit)} | {_verdict(row)} |"
         )
     add("")
     add(

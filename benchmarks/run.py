@@ -179,6 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     for row in results["targets"]:
         status = {True: "met", False: "MISSED", None: "not measured"}[row["met"]]
+        if row.get("replaced"):
+            status = "replaced (" + row["replaced"] + ")"
         print(f"[bench] {row['target']}: {_fmt(row['measured'])} {row['unit']} -> {status}")
     for name, check in results["checks"].items():
         print(f"[bench] check {name}: {'ok' if check['ok'] else 'FAILED'}")

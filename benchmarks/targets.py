@@ -10,6 +10,7 @@ from typing import Any
 
 #: Targets from the issue (speed-ups are reference time / our time).
 TARGETS = {
+    # issue 8's; issue 18 replaced it (:data:`REPLACED`): still measured, no longer judged.
     "features_speedup": 10.0,
     "features_speedup_aim": 20.0,
     "features_peak_mb": 2048.0,
@@ -22,6 +23,10 @@ TARGETS = {
     "help_vs_typer_ratio": 2.0,
     "whole_features_speedup": 3.0,
     "whole_score_speedup": 5.0,
+}
+#: Targets a later issue replaced, and by what: the row is reported, met or not is not.
+REPLACED = {
+    "features_speedup": "issue 18 put the GROUP BY ratio below in place of issue 8's 10x",
 }
 #: The DuckDB memory cap (``WINBACK_DUCKDB_MEMORY_LIMIT``) of the memory-limited run.
 LIMITED_MEMORY = "1GB"
@@ -41,14 +46,21 @@ def evaluate_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _row(
-    name: str, measured: float | None, target: float, higher_is_better: bool, unit: str
+    name: str,
+    measured: float | None,
+    target: float,
+    higher_is_better: bool,
+    unit: str,
+    replaced: str | None = None,
 ) -> dict[str, Any]:
-    """``met`` is None when the value was not measured (its step failed)."""
-    if measured is None:
+    """``met`` is None when the value was not measured (its step failed) or the target
+    was replaced (``replaced`` says by what)."""
+    if measured is None or replaced is not None:
         met = None
     else:
         met = measured >= target if higher_is_better else measured <= target
-    return {"target": name, "measured": measured, "goal": target, "unit": unit, "met": met}
+    row = {"target": name, "measured": measured, "goal": target, "unit": unit, "met": met}
+    return row | ({"replaced": replaced} if replaced is not None else {})
 
 
 def _feature_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -64,6 +76,7 @@ def _feature_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             speedup,
             True,
             "x",
+            REPLACED["features_speedup"],
         ),
         _row(
             "lifetimes-compatible summary speed-up (features.summary, same 4 columns)",
@@ -71,6 +84,7 @@ def _feature_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             speedup,
             True,
             "x",
+            REPLACED["features_speedup"],
         ),
         _row(
             "feature table time / DuckDB's bare GROUP BY (customer, day), same data and run",
