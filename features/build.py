@@ -106,13 +106,10 @@ def _build_on_duckdb(
     memory_limit: str | None,
     population_gap_days: float | None,
 ) -> FeatureTable:
-    """DuckDB's sorted lines, :mod:`features.customer_days`'s one pass, the feature SQL."""
-    has_order_id = "order_id" in transactions.columns
-    has_product = "product" in transactions.columns
+    """The frame in DuckDB, then :func:`build_features_in_duckdb`."""
     con = connect(memory_limit)
     try:
-        partitions = line_partitions(len(transactions))
-        if partitions == 1:
+        if line_partitions(len(transactions)) == 1:
             # DuckDB sorts its own strings faster than a frame's: the copy saves 0.05 s on
             # 3M rows and 0.25 s on 9.7M (for 200 MB more at the peak). Tables of several
             # pieces are read where they are: each piece would copy the whole table.
@@ -120,31 +117,52 @@ def _build_on_duckdb(
             con.execute("CREATE TEMP TABLE tx AS SELECT * FROM tx_frame")
         else:
             con.register("tx", transactions)
-        # Arrow, not .df(): DuckDB's pandas conversion of a million strings costs ~1 s.
-        # Streamed in batches, in partitions of the customers on large tables: the sorted
-        # lines are the build's largest object (issue 18: peak memory at 10M rows under
-        # 2 GB, see line_partitions).
-        customer_days = concatenate(
-            [
-                aggregate_customer_days(
-                    con.sql(
-                        day_lines_sql("tx", as_of, config, has_order_id, (index, partitions))
-                    ).to_arrow_reader(LINE_BATCH_ROWS)
-                )
-                for index in range(partitions)
-            ]
-        )
-        con.register("customer_aggregates", _with_ranking(customer_days.aggregates))
-        arrow = _features_of_aggregates(
-            con, as_of, config, has_order_id, has_product, population_gap_days
-        )
-        rows_after, net_spend = con.sql(window_totals_sql("tx", as_of)).fetchall()[0]
+        return build_features_in_duckdb(con, "tx", as_of, config, population_gap_days)
     finally:
         con.close()
+
+
+def build_features_in_duckdb(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    as_of: str | dt.date | pd.Timestamp,
+    config: FeatureConfig,
+    population_gap_days: float | None = None,
+) -> FeatureTable:
+    """:func:`build_features` of clean rows already in DuckDB: ``table`` (a table or view on
+    ``con``) as :func:`features.contract.validate_in_place` leaves them, or a frame copied
+    in. DuckDB's sorted lines, :mod:`features.customer_days`'s one pass, the feature SQL.
+    Leaves ``con`` open; changes its insertion-order setting."""
+    as_of = to_date(as_of)
+    names = {row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()}
+    has_order_id, has_product = "order_id" in names, "product" in names
+    ((n_rows,),) = con.execute(f"SELECT COUNT(*) FROM {table}").fetchall()
+    # The sort streams its rows with less memory when their order need not be kept.
+    con.execute("SET preserve_insertion_order = false")
+    partitions = line_partitions(n_rows)
+    # Arrow, not .df(): DuckDB's pandas conversion of a million strings costs ~1 s.
+    # Streamed in batches, in partitions of the customers on large tables: the sorted
+    # lines are the build's largest object (issue 18: peak memory at 10M rows under
+    # 2 GB, see line_partitions).
+    customer_days = concatenate(
+        [
+            aggregate_customer_days(
+                con.sql(
+                    day_lines_sql(table, as_of, config, has_order_id, (index, partitions))
+                ).to_arrow_reader(LINE_BATCH_ROWS)
+            )
+            for index in range(partitions)
+        ]
+    )
+    con.register("customer_aggregates", _with_ranking(customer_days.aggregates))
+    arrow = _features_of_aggregates(
+        con, table, as_of, config, has_order_id, has_product, population_gap_days
+    )
+    rows_after, net_spend = con.sql(window_totals_sql(table, as_of)).fetchall()[0]
     return _feature_table(
         arrow,
         as_of,
-        len(transactions),
+        n_rows,
         rows_after,
         net_spend,
         customer_days.customers_without_purchase,
@@ -154,6 +172,7 @@ def _build_on_duckdb(
 
 def _features_of_aggregates(
     con: duckdb.DuckDBPyConnection,
+    table: str,
     as_of: dt.date,
     config: FeatureConfig,
     has_order_id: bool,
@@ -175,7 +194,7 @@ def _features_of_aggregates(
         ).fetchall()
     ordered = not projection or population_gap_days is None  # NULL gap: the query's own
     sql = feature_sql(
-        "tx",
+        table,
         as_of,
         config,
         has_order_id,

@@ -9,7 +9,7 @@ error; they get a note (amounts, which are quarantined) or an option (``--id-for
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -160,14 +160,27 @@ def normalise_ids(ids: pd.Series, source_name: str, id_format: str, notes: list[
                 "--id-format text"
             )
         return ids.str.replace(_INTEGER_PARTS, r"\1\2", regex=True)
-    disguised = r"[+-]?[0-9]+\.0+"
-    if (
-        len(ids)
-        and ids.iloc[:1000].str.fullmatch(disguised).all()
-        and ids.str.fullmatch(disguised).all()
-    ):
+    note_disguised_integers(ids.iloc[:1000], lambda: ids, notes)
+    return ids
+
+
+#: An integer written as a decimal (``17850.0``), what ``--id-format integer`` undoes.
+_DISGUISED_INTEGER = r"[+-]?[0-9]+\.0+"
+
+
+def note_disguised_integers(
+    first_ids: pd.Series, every_id: Callable[[], pd.Series], notes: list[str]
+) -> None:
+    """Add a note when every id kept as text looks like an integer written as a decimal.
+
+    ``every_id`` is called only when the first ids (``first_ids``) all do: ids read in
+    place (:func:`features.contract.validate_in_place`) are then fetched, not otherwise.
+    """
+    if not len(first_ids) or not first_ids.str.fullmatch(_DISGUISED_INTEGER).all():
+        return
+    ids = every_id()
+    if ids.str.fullmatch(_DISGUISED_INTEGER).all():
         notes.append(
             f"customer ids look like integers written as decimals ({ids.iloc[0]!r}); "
             "--id-format integer reads them as integers"
         )
-    return ids

@@ -77,7 +77,7 @@ def features(
     feature_config = load_feature_config(config)
     with stage_progress(3) as progress:
         step = functools.partial(advance, progress)
-        loaded, table = load_and_build(
+        report, table = load_and_build(
             transactions,
             as_of,
             feature_config,
@@ -91,7 +91,7 @@ def features(
         )
         advance(progress, "writing Parquet")
         table.write_parquet(out)
-    print_load_report(loaded.report, table.rows_after_as_of)
+    print_load_report(report, table.rows_after_as_of)
     console.print(status_table(status_summary(table.features)))
     console.print(spend_reconciliation_line(table), highlight=False, soft_wrap=True)
     console.print(f"[green]wrote[/green] {len(table.features):,} customers to {out}")

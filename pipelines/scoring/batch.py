@@ -17,7 +17,7 @@ import pandas as pd
 from features.build import build_features
 from features.contract import LoadedTransactions
 from features.table import to_date
-from pipelines.featurize import no_data_before
+from pipelines.featurize import no_data_before_loaded
 from pipelines.registry import store as registry
 from pipelines.scoring.table import write_scores_parquet
 
@@ -52,11 +52,11 @@ def score_to_parquet(
             loaded.transactions, scorer, as_of, version_text, master, spark_conf
         )
         if scores.empty:
-            raise no_data_before(loaded, as_of)
+            raise no_data_before_loaded(loaded, as_of)
     else:
         table = build_features(loaded.transactions, as_of, scorer.feature_config, engine=engine)
         if table.features.empty:  # score_features refuses an empty table
-            raise no_data_before(loaded, as_of)
+            raise no_data_before_loaded(loaded, as_of)
         scores = scorer.score_features(table.features, as_of, model_version=version_text)
     write_scores_parquet(scores, out, as_of, scorer.horizon_days, version_text)
     return scores, version_text
