@@ -7,6 +7,7 @@ options) and passes them down to :mod:`pipelines.training`, :mod:`pipelines.scor
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -252,36 +253,49 @@ def score(
     SQL runs on Spark and the model scores it there (mapInPandas); the scores are collected
     and written to the same file, with the same metadata, as with DuckDB.
     """
+    from features.contract import parse_column_map
     from features.table import to_date
+    from pipelines.featurize import load_and_build
     from pipelines.registry import store
-    from pipelines.scoring.batch import score_to_parquet
+    from pipelines.scoring.batch import score_features_to_parquet, score_to_parquet
 
     settings = spark_settings(engine, master, spark_conf)
     # Before reading millions of rows: a missing champion or version fails first.
     registered = store.load_registered(model_version)
     trained_as_of = registered.metadata.get("trained_as_of")
+    # The rows are read with the version's own rules, as they are built.
+    rules = registered.scorer.feature_config
+    options = read_options(delimiter, encoding, date_format, id_format)
+    quarantine = quarantine_path_for_command("score", out)
     with stage_progress(3) as progress:
-        advance(progress, "reading and validating transactions")
-        loaded = load_for_command(
-            transactions,
-            column_map,
-            read_options(delimiter, encoding, date_format, id_format),
-            quarantine_path_for_command("score", out),
-        )
-        advance(
-            progress, "loading the model and scoring" + (" on Spark" if engine == "spark" else "")
-        )
-        scores, version = score_to_parquet(
-            loaded,
-            as_of,
-            out,
-            model_version,
-            engine=engine,
-            master=master,
-            spark_conf=settings,
-            registered=registered,
-        )
-    print_load_report(loaded.report)
+        if engine == "spark":
+            advance(progress, "reading and validating transactions")
+            loaded = load_for_command(transactions, column_map, options, quarantine, rules.lines)
+            advance(progress, "loading the model and scoring on Spark")
+            scores, version = score_to_parquet(
+                loaded,
+                as_of,
+                out,
+                model_version,
+                engine=engine,
+                master=master,
+                spark_conf=settings,
+                registered=registered,
+            )
+            report = loaded.report
+        else:  # validated and built on one DuckDB connection, then scored
+            report, table = load_and_build(
+                transactions,
+                as_of,
+                rules,
+                column_map=parse_column_map(column_map),
+                quarantine_path=quarantine,
+                on_step=functools.partial(advance, progress),
+                read_options=options,
+            )
+            advance(progress, "scoring")
+            scores, version = score_features_to_parquet(table, out, registered)
+    print_load_report(report)
     console.print(
         f"[green]scored[/green] {len(scores):,} customers with winback v{version} -> {out}"
     )

@@ -16,12 +16,12 @@ import pandas as pd
 
 from features.build import build_features
 from features.contract import LoadedTransactions
-from features.table import to_date
+from features.table import FeatureTable, to_date
 from pipelines.featurize import no_data_before_loaded
 from pipelines.registry import store as registry
 from pipelines.scoring.table import write_scores_parquet
 
-__all__ = ["score_to_parquet", "write_scores_parquet"]
+__all__ = ["score_features_to_parquet", "score_to_parquet", "write_scores_parquet"]
 
 
 def score_to_parquet(
@@ -53,10 +53,21 @@ def score_to_parquet(
         )
         if scores.empty:
             raise no_data_before_loaded(loaded, as_of)
-    else:
-        table = build_features(loaded.transactions, as_of, scorer.feature_config, engine=engine)
-        if table.features.empty:  # score_features refuses an empty table
-            raise no_data_before_loaded(loaded, as_of)
-        scores = scorer.score_features(table.features, as_of, model_version=version_text)
-    write_scores_parquet(scores, out, as_of, scorer.horizon_days, version_text)
+        write_scores_parquet(scores, out, as_of, scorer.horizon_days, version_text)
+        return scores, version_text
+    table = build_features(loaded.transactions, as_of, scorer.feature_config, engine=engine)
+    if table.features.empty:  # score_features refuses an empty table
+        raise no_data_before_loaded(loaded, as_of)
+    return score_features_to_parquet(table, out, registered)
+
+
+def score_features_to_parquet(
+    table: FeatureTable, out: str | Path, registered: registry.RegisteredScorer
+) -> tuple[pd.DataFrame, str]:
+    """Score a feature table (built with the version's feature rules, at its as-of date)
+    with a registered version and write the scores file; ``winback score`` builds the
+    table where it validated the rows (:func:`pipelines.featurize.load_and_build`)."""
+    scorer, version_text = registered.scorer, registered.version
+    scores = scorer.score_features(table.features, table.as_of, model_version=version_text)
+    write_scores_parquet(scores, out, table.as_of, scorer.horizon_days, version_text)
     return scores, version_text

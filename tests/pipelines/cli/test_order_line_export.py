@@ -119,6 +119,15 @@ def test_evaluate_train_score_rank_and_report(workdir, features_run):
     assert (scores["monetary_value"] >= 0).all()
     assert scores["p_dormant"].between(0, 1).all()
     assert np.isfinite(scores["clv"]).all() and (scores["predicted_spend"] >= 0).all()
+    # Read and built with the version's own rules (its cancellation prefix) though score
+    # has no --config: the features are those `features --config` gave.
+    built = features_run[1].set_index("customer_id")
+    scored = scores.set_index("customer_id")
+    assert set(scored.index) == set(built.index)
+    for column in ("monetary_value", "total_spend", "n_orders"):
+        np.testing.assert_allclose(
+            scored[column], built.loc[scored.index, column], atol=1e-9, err_msg=column
+        )
 
     list_path = workdir / "list.csv"
     run("rank", "--scores", str(scores_path), "--out", str(list_path), "--budget", "500")

@@ -14,8 +14,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.config import load_feature_config
 from features.contract import LoadedTransactions
 from features.errors import WinbackError
+from features.table import FeatureTable
 from pipelines import paths
 from pipelines.cli import app
 
@@ -77,14 +79,14 @@ def _stand_ins(monkeypatch, stage_for) -> dict[str, object]:
 
     monkeypatch.setattr(store, "resolve_version", lambda version: 1)
     monkeypatch.setattr(store, "version_metadata", lambda version: {})
-    # ``score`` loads the registered version before reading (one call, cached or not).
-    monkeypatch.setattr(
-        store, "load_registered", lambda version: store.RegisteredScorer(None, "1", {})
-    )
+    # ``score`` loads the registered version before reading (one call, cached or not),
+    # and reads and builds with its feature rules.
+    version = store.RegisteredScorer(SimpleNamespace(feature_config=load_feature_config()), "1", {})
+    monkeypatch.setattr(store, "load_registered", lambda version_asked: version)
     for module, attribute, name in (
         (evaluation, "evaluate", "evaluate"),
         (run, "run_training", "train"),
-        (batch, "score_to_parquet", "score"),
+        (batch, "score_features_to_parquet", "score"),
         (build, "write_report", "report"),
         (campaign, "import_campaign", "campaign import"),
         (uplift_log, "learning_log_from_transactions", "campaign learn"),
@@ -236,13 +238,18 @@ def test_every_command_prints_the_counts_and_writes_the_quarantine_file(
     quarantine = pd.read_csv(tmp_path / QUARANTINE[command])
     assert list(quarantine["source_row"]) == [41, 42]
     assert list(quarantine["reason"]) == ["malformed_line", "non_numeric_amount"]
-    received = fakes[command]  # evaluate's stage takes the clean rows; the others all
-    if command != "evaluate":  # of what the command read, once
-        assert isinstance(received, LoadedTransactions)
-        assert received.report.rows_read == 42 and received.report.reconciles
-        received = received.transactions
-    assert len(received) == 40
-    assert received["timestamp"].min() == pd.Timestamp("1997-10-05")  # day first, as told
+    received = fakes[command]
+    if command == "score":  # validated and built in DuckDB: its stage takes the features
+        assert isinstance(received, FeatureTable) and received.rows_used == 40
+        first = received.features["first_purchase"].min()
+    else:  # evaluate's stage takes the clean rows; the others all of what was read, once
+        if command != "evaluate":
+            assert isinstance(received, LoadedTransactions)
+            assert received.report.rows_read == 42 and received.report.reconciles
+            received = received.transactions
+        assert len(received) == 40
+        first = received["timestamp"].min()
+    assert first == pd.Timestamp("1997-10-05")  # day first, as told
 
 
 @pytest.mark.parametrize("command", EVERY_COMMAND_BUT_FEATURES)
@@ -369,3 +376,26 @@ def test_campaign_learn_refuses_reading_options_without_transactions(tmp_path):
             "--out", str(tmp_path / "u.json"), "--delimiter", ";"]  # fmt: skip
     line = one_line_error(runner.invoke(app, args))
     assert "apply to --transactions" in line
+
+
+def test_score_reads_with_the_line_rules_of_the_version_it_scores_with(
+    tmp_path, fakes, default_out, monkeypatch
+):
+    """``score`` has no --config: the version's feature rules decide which lines are
+    absurd (here amounts above 20.5), as they decide how its features are built."""
+    import dataclasses
+
+    import pipelines.registry.store as store
+
+    rules = load_feature_config()
+    strict = dataclasses.replace(rules, lines=dataclasses.replace(rules.lines, max_abs_amount=20.5))
+    version = store.RegisteredScorer(SimpleNamespace(feature_config=strict), "1", {})
+    monkeypatch.setattr(store, "load_registered", lambda version_asked: version)
+    source = tmp_path / "tx.csv"
+    source.write_text(RAGGED)
+    args = [*commands(tmp_path, source)["score"], *READING]
+    result = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    quarantine = pd.read_csv(tmp_path / QUARANTINE["score"])
+    assert (quarantine["reason"] == "absurd_amount").sum() == 19  # amounts 21 to 39
+    assert fakes["score"].rows_used == 21
