@@ -54,8 +54,12 @@ def load_and_build(
     """
     as_of = to_date(as_of)
     options = read_options or ReadOptions()
-    read = {"column_map": column_map, "quarantine_path": quarantine_path}
-    read |= {"read_options": options, "lines": config.lines}
+    read = dict(
+        column_map=column_map,
+        quarantine_path=quarantine_path,
+        read_options=options,
+        lines=config.lines,
+    )
     on_step("reading and validating transactions")
     if engine == "duckdb" and options.id_format == "text":
         con = connect(preserve_insertion_order=True)
