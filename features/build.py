@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from features.config import FeatureConfig
 from features.customer_days import aggregate_customer_days, concatenate
 from features.duckdb_engine import connect
 from features.errors import WinbackError
-from features.rules import revenue_before_and_total
+from features.rules import ids_in_order, revenue_before_and_total
 from features.sql import (
     DUCKDB,
     day_lines_sql,
@@ -213,10 +212,7 @@ def _features_of_aggregates(
 def in_customer_order(table: pa.Table) -> pa.Table:
     """``table`` ordered by ``customer_id`` (byte order, as DuckDB's ORDER BY); unchanged,
     without a sort, when it already is."""
-    ids = table.column("customer_id")
-    if len(ids) < 2 or pc.all(pc.less(ids[:-1], ids[1:])).as_py():
-        return table
-    return table.sort_by("customer_id")
+    return table if ids_in_order(table.column("customer_id")) else table.sort_by("customer_id")
 
 
 def _with_ranking(aggregates: pa.Table) -> pa.Table:

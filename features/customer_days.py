@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from features.rules import ids_in_order
 from features.sql import AGGREGATE_COLUMNS
 
 AGGREGATE_SCHEMA = pa.schema(
@@ -379,6 +380,5 @@ def _check_ordered(aggregates: pa.Table) -> None:
     The customers' ids, one per run, must then be strictly increasing (DuckDB orders text
     by its bytes, as Arrow compares it).
     """
-    ids = aggregates.column("customer_id")
-    if len(ids) > 1 and not pc.all(pc.less(ids[:-1], ids[1:])).as_py():
+    if not ids_in_order(aggregates.column("customer_id")):
         raise ValueError("lines are not ordered by customer: a customer is split")

@@ -235,6 +235,12 @@ def abc_rank_spend_sql(total_spend: str) -> str:
     return f"ROUND({total_spend}, {ABC_RANK_DECIMALS})"
 
 
+def ids_in_order(customer_ids: pa.Array | pa.ChunkedArray) -> bool:
+    """The ids strictly increase by their bytes, as SQL orders text (and DuckDB sorts it)."""
+    ids = customer_ids
+    return len(ids) < 2 or bool(pc.all(pc.less(ids[:-1], ids[1:])).as_py())
+
+
 def abc_ranking(total_spend: np.ndarray, customer_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """The customers' positions in ABC's ranking, first to last: :func:`abc_rank_spend`
     descending, then ``customer_id`` ascending by its bytes, as SQL orders text (the
@@ -245,7 +251,7 @@ def abc_ranking(total_spend: np.ndarray, customer_ids: pa.Array | pa.ChunkedArra
     for a two-key sort at 1M customers.
     """
     spend = abc_rank_spend(np.asarray(total_spend, dtype=np.float64))
-    if len(customer_ids) > 1 and pc.all(pc.less(customer_ids[:-1], customer_ids[1:])).as_py():
+    if ids_in_order(customer_ids):
         return np.argsort(-spend, kind="stable")
     ranked = pa.table({"spend": spend, "id": customer_ids})
     order = pc.sort_indices(ranked, sort_keys=[("spend", "descending"), ("id", "ascending")])
